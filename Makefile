@@ -1,0 +1,82 @@
+# BurrowDB build. `make` builds the library; `make test` runs every test,
+# also under AddressSanitizer and UndefinedBehaviorSanitizer; `make bench`
+# builds the benchmark harness. Out-of-tree: everything goes to $(BUILD).
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2
+SAN     ?=
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+               -Wno-unused-function -g -fPIC -pthread -Iinclude -Isrc
+ifeq ($(SAN),1)
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDSAN := -fsanitize=address,undefined
+  OPT := -O1
+endif
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS  := -pthread
+
+LIB_SRC := $(wildcard src/base/*.c) $(wildcard src/store/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_LIB  := $(wildcard tests/lib/*.c)
+TEST_LOBJ := $(TEST_LIB:%.c=$(BUILD)/%.o)
+
+.PHONY: all lib tests test test-fast test-san bench example clean install
+
+all: lib $(BUILD)/examples/hello
+
+lib: $(BUILD)/libburrow.a $(BUILD)/libburrow.so $(BUILD)/burrow.pc
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h tests/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libburrow.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libburrow.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libburrow.so.0 $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/burrow.pc: burrow.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libburrow.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libburrow.a $(LDSAN) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrow.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrow.a $(LDSAN) -lcmocka $(LDLIBS)
+
+tests: $(TEST_BIN)
+
+# Runs every test binary; each prints cmocka's summary. Extra arguments for
+# the randomised tests come from TEST_ARGS (e.g. TEST_ARGS=--long).
+test-fast: tests
+	@scripts/run-tests.sh $(BUILD)/tests $(TEST_ARGS)
+
+test-san:
+	$(MAKE) BUILD=build/san SAN=1 tests
+	@scripts/run-tests.sh build/san/tests $(TEST_ARGS)
+
+test: test-fast test-san
+
+bench: lib
+	$(MAKE) -C bench BUILD=../$(BUILD)
+
+example: $(BUILD)/examples/hello
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/burrow.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libburrow.a $(BUILD)/libburrow.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/burrow.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build

@@ -1,0 +1,278 @@
+/*
+ * burrow.h — the public C API of libburrow, the BurrowDB engine.
+ *
+ * A database is one file of fixed-size pages holding named buckets (ordered
+ * maps of byte-string keys to byte-string values). Transactions are ACID:
+ * one write transaction at a time, any number of read transactions, each
+ * reading a stable snapshot and never blocking the writer. Write
+ * transactions nest (savepoints): aborting a child undoes only the child.
+ *
+ * Conventions (see docs/api.md for the long form):
+ *  - Functions return 0 on success or a negative error code: one of the
+ *    BURROW_E* codes below, or a negated errno for system errors.
+ *    burrow_strerror() names every code; burrow_errmsg() gives the detail of
+ *    the last error on the calling thread (which page, which limit, ...).
+ *  - Ownership and lifetime of every returned pointer is written next to the
+ *    function that returns it.
+ *  - Library code never prints, exits or aborts on bad input.
+ */
+#ifndef BURROW_H
+#define BURROW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BURROW_VERSION_MAJOR 0
+#define BURROW_VERSION_MINOR 1
+#define BURROW_VERSION_PATCH 0
+
+/* ---- error codes ------------------------------------------------------ */
+
+#define BURROW_OK 0
+#define BURROW_ENOTFOUND (-30001)  /* no such key, bucket, or cursor end */
+#define BURROW_EEXIST (-30002)     /* key exists (BURROW_NOOVERWRITE), bucket exists */
+#define BURROW_ECORRUPT (-30003)   /* the file is damaged: checksum, structure, truncation */
+#define BURROW_EVERSION (-30004)   /* file format version this build cannot read */
+#define BURROW_ENOTDB (-30005)     /* the file is not a BurrowDB database (bad magic) */
+#define BURROW_EINVAL (-30006)     /* invalid argument (detail in burrow_errmsg()) */
+#define BURROW_ELOCKED (-30007)    /* another process has the file open for writing */
+#define BURROW_EREADONLY (-30008)  /* write attempted in a read-only txn or database */
+#define BURROW_EBUSY (-30009)      /* txn has an active child, or db has live txns */
+#define BURROW_EKEYSIZE (-30010)   /* key longer than burrow_max_key_size() */
+#define BURROW_EVALSIZE (-30011)   /* value larger than BURROW_MAX_VALUE_SIZE */
+#define BURROW_ETXNDONE (-30012)   /* txn already failed; it can only be aborted */
+#define BURROW_ENOMEM (-30013)     /* out of memory */
+#define BURROW_EFULL (-30014)      /* file would exceed the maximum page count */
+#define BURROW_EIO (-30015)        /* an I/O error made the database unusable */
+
+/* Name of an error code, for every code above and for negated errno values.
+ * Returns a static string; never NULL. */
+const char *burrow_strerror(int err);
+
+/* Detail of the last error returned on the calling thread, e.g.
+ * "page 812: checksum mismatch". Owned by the library, valid until the next
+ * call into the library on this thread. Never NULL (may be ""). */
+const char *burrow_errmsg(void);
+
+/* ---- the OS layer ------------------------------------------------------ */
+
+/*
+ * All file access goes through this table so tests can substitute a
+ * fault-injecting implementation. Every function returns 0 (or a byte count
+ * for pread/pwrite) on success and a negated errno on failure. The default
+ * (burrow_os_default()) is a thin wrapper over POSIX calls.
+ */
+typedef struct burrow_os {
+    void *ctx; /* passed back as the first argument of every call */
+    int (*open)(void *ctx, const char *path, int flags, int mode); /* returns fd >= 0 */
+    int (*close)(void *ctx, int fd);
+    ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t off);
+    ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len, uint64_t off);
+    int (*sync)(void *ctx, int fd); /* fdatasync: data and the size needed to read it */
+    int (*size)(void *ctx, int fd, uint64_t *out);
+    int (*truncate)(void *ctx, int fd, uint64_t size);
+    /* Map [0, len) of the file read-only and shared; len may exceed the file. */
+    int (*mmap)(void *ctx, int fd, uint64_t len, void **out);
+    int (*munmap)(void *ctx, void *addr, uint64_t len);
+    /* Advisory whole-file lock: exclusive (writer) or shared (read-only),
+     * never waiting; -EWOULDBLOCK when held elsewhere. */
+    int (*lock)(void *ctx, int fd, int exclusive);
+} burrow_os;
+
+/* The POSIX implementation. Static storage; never NULL. */
+const burrow_os *burrow_os_default(void);
+
+/* ---- opening a database ----------------------------------------------- */
+
+typedef struct burrow_db burrow_db;
+typedef struct burrow_txn burrow_txn;
+typedef struct burrow_cursor burrow_cursor;
+typedef uint32_t burrow_bucket; /* handle of a named tree, valid until burrow_close */
+
+/* Durability of a commit. */
+enum burrow_sync_mode {
+    /* Commit returns once the transaction is on stable storage (one
+     * fdatasync per commit). A crash of the process or of the machine never
+     * loses an acknowledged commit and never corrupts the file. */
+    BURROW_SYNC_FULL = 0,
+    /* Data pages are synced before the meta page is written, but the meta
+     * page itself is not synced (it reaches the disk with the next commit's
+     * sync). A machine crash may lose the last commit; never corrupts. */
+    BURROW_SYNC_NOMETA = 1,
+    /* Nothing is synced; the OS writes back when it likes. A process crash
+     * loses nothing committed; a machine crash (power loss, kernel panic) may
+     * lose recent commits and may leave a file that fails burrow_check(). */
+    BURROW_SYNC_NONE = 2,
+};
+
+/* Flags of burrow_options.flags */
+#define BURROW_RDONLY 0x1u   /* open read-only (shared lock; no write txns) */
+#define BURROW_NOCREATE 0x2u /* fail with -ENOENT instead of creating the file */
+
+typedef struct burrow_options {
+    uint32_t page_size;  /* at creation: power of two, 256..32768; 0 = 4096.
+                            Ignored when opening an existing file. */
+    int sync_mode;       /* enum burrow_sync_mode; default BURROW_SYNC_FULL */
+    unsigned flags;      /* BURROW_RDONLY | BURROW_NOCREATE */
+    int file_mode;       /* permissions of a new file; default 0644 */
+    uint64_t map_reserve; /* bytes of address space reserved for the map; the
+                            file may outgrow it (a new, larger map is made
+                            without waiting for readers). 0 = 1 TiB. */
+    const burrow_os *os; /* NULL = burrow_os_default() */
+} burrow_options;
+
+/* Fill *opt with the defaults. */
+void burrow_options_init(burrow_options *opt);
+
+/* Open or create the database file at path. opt may be NULL (defaults).
+ * On success *out is a handle the caller owns; release it with
+ * burrow_close(). Errors: BURROW_ENOTDB, BURROW_EVERSION, BURROW_ECORRUPT,
+ * BURROW_ELOCKED, BURROW_EINVAL, -errno. */
+int burrow_open(const char *path, const burrow_options *opt, burrow_db **out);
+
+/* Close the database. Every transaction and cursor must have ended first
+ * (otherwise BURROW_EBUSY and nothing is closed). */
+int burrow_close(burrow_db *db);
+
+/* Largest key this database accepts (depends on the page size). */
+size_t burrow_max_key_size(const burrow_db *db);
+#define BURROW_MAX_VALUE_SIZE ((size_t)0xFFFFFFFFu) /* largest value: 4 GiB - 1 */
+
+/* ---- transactions ----------------------------------------------------- */
+
+#define BURROW_TXN_RDONLY 0x1u
+
+/*
+ * Begin a transaction.
+ *  - Read-only (BURROW_TXN_RDONLY, parent NULL): sees the last committed
+ *    state as of now; never blocks and is never blocked. Use it from one
+ *    thread at a time; any thread may own one.
+ *  - Write (flags 0, parent NULL): waits until no other write transaction is
+ *    live. Do not begin a second one on a thread that already holds one.
+ *  - Nested (parent = a write txn): a savepoint. Until it ends, the parent
+ *    may not be used (BURROW_EBUSY). Committing it folds its changes into
+ *    the parent; aborting it undoes only its own changes.
+ * *out is owned by the caller until burrow_txn_commit/abort.
+ */
+int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_txn **out);
+
+/* Commit and free the txn (also on failure, after which nothing of it
+ * is kept). For a read-only txn this is the same as abort. Cursors of the
+ * txn must be closed first. */
+int burrow_txn_commit(burrow_txn *txn);
+
+/* Abort and free the txn, its children and its cursors' positions. */
+void burrow_txn_abort(burrow_txn *txn);
+
+/* The snapshot id a txn reads (write txns: the id it will commit as). */
+uint64_t burrow_txn_id(const burrow_txn *txn);
+
+/* ---- buckets ---------------------------------------------------------- */
+
+#define BURROW_CREATE 0x1u /* bucket_open: create when missing */
+
+/* Names are 1..255 bytes, NUL-terminated. The handle stays valid until
+ * burrow_close and can be used in any txn; in a txn where the bucket does
+ * not exist, operations return BURROW_ENOTFOUND. Creating needs a write txn;
+ * the bucket exists once that txn commits. */
+int burrow_bucket_open(burrow_txn *txn, const char *name, unsigned flags, burrow_bucket *out);
+
+/* Delete the bucket and all its keys (write txn). */
+int burrow_bucket_drop(burrow_txn *txn, burrow_bucket bucket);
+
+/* Call fn(ctx, name) for each bucket in name order; a non-zero return from
+ * fn stops the walk and is returned. name is valid during the call only. */
+int burrow_bucket_list(burrow_txn *txn, int (*fn)(void *ctx, const char *name), void *ctx);
+
+/* ---- keys and values -------------------------------------------------- */
+
+typedef struct burrow_val {
+    const void *data;
+    size_t size;
+} burrow_val;
+
+/*
+ * Look up key. On success *val points into the database: in a read txn it
+ * stays valid until the txn ends; in a write txn until the next write in
+ * that txn (or a child) or its end. Never write through it.
+ */
+int burrow_get(burrow_txn *txn, burrow_bucket b, const void *key, size_t klen, burrow_val *val);
+
+#define BURROW_NOOVERWRITE 0x1u /* put: fail with BURROW_EEXIST if the key exists */
+
+int burrow_put(burrow_txn *txn, burrow_bucket b, const void *key, size_t klen, const void *val,
+               size_t vlen, unsigned flags);
+
+/* Delete key; BURROW_ENOTFOUND when it is not there. */
+int burrow_del(burrow_txn *txn, burrow_bucket b, const void *key, size_t klen);
+
+/* ---- cursors ---------------------------------------------------------- */
+
+/* A cursor belongs to its txn and must be closed before the txn ends. It
+ * stays valid across writes in its txn: after a write it repositions itself
+ * by key. key/val outputs follow burrow_get's lifetime rules. */
+int burrow_cursor_open(burrow_txn *txn, burrow_bucket b, burrow_cursor **out);
+void burrow_cursor_close(burrow_cursor *cur);
+
+int burrow_cursor_first(burrow_cursor *cur, burrow_val *key, burrow_val *val);
+int burrow_cursor_last(burrow_cursor *cur, burrow_val *key, burrow_val *val);
+/* next/prev on an unpositioned cursor behave as first/last. */
+int burrow_cursor_next(burrow_cursor *cur, burrow_val *key, burrow_val *val);
+int burrow_cursor_prev(burrow_cursor *cur, burrow_val *key, burrow_val *val);
+
+#define BURROW_SEEK_EXACT 0 /* position on key itself, else BURROW_ENOTFOUND */
+#define BURROW_SEEK_GE 1    /* position on the first key >= key */
+
+int burrow_cursor_seek(burrow_cursor *cur, const void *key, size_t klen, int mode, burrow_val *k,
+                       burrow_val *val);
+
+/* ---- statistics, check, dump ------------------------------------------ */
+
+typedef struct burrow_bucket_stat {
+    uint64_t keys;
+    uint32_t height; /* 0 for an empty bucket */
+    uint64_t branch_pages;
+    uint64_t leaf_pages;
+    uint64_t overflow_pages;
+} burrow_bucket_stat;
+
+int burrow_bucket_stat(burrow_txn *txn, burrow_bucket b, burrow_bucket_stat *out);
+
+typedef struct burrow_db_stat {
+    uint32_t page_size;
+    uint64_t file_size;       /* bytes on disk */
+    uint64_t page_count;      /* pages in use up to the high-water mark */
+    uint64_t last_txn;        /* id of the last committed transaction */
+    uint64_t buckets;
+    uint64_t free_pages;      /* reusable now */
+    uint64_t pending_pages;   /* freed, waiting for older snapshots to end */
+    uint64_t freelist_pages;  /* pages holding the persisted freelist */
+    uint64_t meta_pages;      /* always 2 */
+    uint64_t catalog_pages;   /* pages of the bucket catalog tree */
+    uint64_t readers;         /* live read transactions */
+    uint64_t oldest_reader_lag_txns; /* last_txn - oldest live snapshot (0 if none) */
+    uint64_t oldest_reader_age_ms;   /* how long the oldest live reader has run */
+    uint64_t reader_pinned_pages;    /* freed pages kept from reuse by readers */
+} burrow_db_stat;
+
+int burrow_db_stat(burrow_db *db, burrow_db_stat *out);
+
+/* Full integrity check of the last committed state: every page's checksum
+ * and structure, key order, separators, counts, and that every page is
+ * accounted for exactly once (in a tree, the freelist, or free). Returns 0
+ * or BURROW_ECORRUPT with the first problem in burrow_errmsg(). */
+int burrow_check(burrow_db *db);
+
+/* Write a human-readable dump of bucket b's tree to out. */
+int burrow_dump(burrow_txn *txn, burrow_bucket b, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BURROW_H */

@@ -1,0 +1,10 @@
+#!/bin/sh
+# The test command: installs what is missing, builds, and runs every test
+# (plain, then under AddressSanitizer + UndefinedBehaviorSanitizer).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+make -j"$(nproc)" all tests
+make test-fast
+make -j"$(nproc)" BUILD=build/san SAN=1 tests
+make test-san

@@ -1030,7 +1030,10 @@ static void print_report(FILE *o, engine_result *res, size_t nres) {
         for (size_t i = 0; i < nres; i++) {
             double v = value_of(&res[i], m);
             if (v < 0) {
-                fprintf(o, " %s |", !res[i].ran ? "not built" : res[i].error[0] ? "failed" : "—");
+                fprintf(o, " %s |", !res[i].ran                ? "not built"
+                                    : res[i].error_metric == m ? "**failed**"
+                                    : res[i].error[0]          ? "not run"
+                                                               : "—");
                 continue;
             }
             if (mt->unit == U_BYTES)
@@ -1051,15 +1054,16 @@ static void print_report(FILE *o, engine_result *res, size_t nres) {
 
     for (size_t i = 0; i < nres; i++) {
         if (!res[i].error[0] && res[i].ran) continue;
-        fprintf(o, "**%s did not complete**: ", res[i].e->name);
-        if (!res[i].ran)
-            fprintf(o, "%s\n\n", res[i].error[0] ? res[i].error : "not run");
-        else
-            fprintf(o, "%s%s%s. Workloads after that point were not run.\n\n",
-                    res[i].error_metric >= 0 ? "in `" : "",
-                    res[i].error_metric >= 0 ? metrics[res[i].error_metric].id : "",
-                    res[i].error_metric >= 0 ? "`: " : "");
-        if (res[i].ran) fprintf(o, "```\n%s\n```\n\n", res[i].error);
+        fprintf(o, "**%s did not complete**", res[i].e->name);
+        if (!res[i].ran) {
+            fprintf(o, ": %s\n\n", res[i].error[0] ? res[i].error : "not run");
+            continue;
+        }
+        if (res[i].error_metric >= 0)
+            fprintf(o, ": it stopped in `%s` (%s)", metrics[res[i].error_metric].id,
+                    metrics[res[i].error_metric].title);
+        fprintf(o, "; the workloads after it were not run. The error:\n\n```\n%s\n```\n\n",
+                res[i].error);
     }
 
     fprintf(o, "## Workloads\n\n");

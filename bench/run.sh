@@ -68,7 +68,7 @@ dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | head -n 1
     echo "# Benchmarks"
     echo
     echo "Written by \`bench/run.sh\` (see bench/README.md); do not edit by hand."
-    echo "Budgets: docs/../DESIGN.md \"Performance budgets\" (ratios in one run on one machine)."
+    echo "Budgets: DESIGN.md, \"Performance budgets\" (ratios in one run on one machine)."
     echo
     echo "- Date: $started; the run took $((t1 - t0)) s"
     echo "- Command: \`$cmd\` (it runs \`build/bench/burrow-bench --out FILE${*:+ $*}\`)"

@@ -229,22 +229,24 @@ int burrow_cursor_prev(burrow_cursor *cur, burrow_val *key, burrow_val *val);
 #define BURROW_SEEK_EXACT 0 /* position on key itself, else BURROW_ENOTFOUND */
 #define BURROW_SEEK_GE 1    /* position on the first key >= key */
 
+/* On BURROW_ENOTFOUND (no such key, or no key >= it) the cursor is left
+ * unpositioned. */
 int burrow_cursor_seek(burrow_cursor *cur, const void *key, size_t klen, int mode, burrow_val *k,
                        burrow_val *val);
 
 /* ---- statistics, check, dump ------------------------------------------ */
 
-typedef struct burrow_bucket_stat {
+typedef struct burrow_bucket_stats {
     uint64_t keys;
     uint32_t height; /* 0 for an empty bucket */
     uint64_t branch_pages;
     uint64_t leaf_pages;
     uint64_t overflow_pages;
-} burrow_bucket_stat;
+} burrow_bucket_stats;
 
-int burrow_bucket_stat(burrow_txn *txn, burrow_bucket b, burrow_bucket_stat *out);
+int burrow_bucket_stat(burrow_txn *txn, burrow_bucket b, burrow_bucket_stats *out);
 
-typedef struct burrow_db_stat {
+typedef struct burrow_db_stats {
     uint32_t page_size;
     uint64_t file_size;       /* bytes on disk */
     uint64_t page_count;      /* pages in use up to the high-water mark */
@@ -259,9 +261,9 @@ typedef struct burrow_db_stat {
     uint64_t oldest_reader_lag_txns; /* last_txn - oldest live snapshot (0 if none) */
     uint64_t oldest_reader_age_ms;   /* how long the oldest live reader has run */
     uint64_t reader_pinned_pages;    /* freed pages kept from reuse by readers */
-} burrow_db_stat;
+} burrow_db_stats;
 
-int burrow_db_stat(burrow_db *db, burrow_db_stat *out);
+int burrow_db_stat(burrow_db *db, burrow_db_stats *out);
 
 /* Full integrity check of the last committed state: every page's checksum
  * and structure, key order, separators, counts, and that every page is

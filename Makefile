@@ -52,7 +52,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libburrow.a
 
 $(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrow.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrow.a $(LDSAN) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/lib $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrow.a $(LDSAN) -lcmocka $(LDLIBS)
 
 tests: $(TEST_BIN)
 

@@ -1221,6 +1221,7 @@ static void test_cursor_across_writes(void **state)
         OK(burrow_del(t, b, wk, strlen(wk)));
     }
     for (int i = 0; i < 16; i++) {
+        if (i == 14) continue; /* deleted above */
         key_of(wk, sizeof wk, i);
         OK(burrow_del(t, b, wk, strlen(wk)));
     }

@@ -818,9 +818,9 @@ static void step_in_txn(round *r)
     else if (p < (shrink ? 840u : 826u)) op_range_delete(r);
     else if (p < 836) op_bucket(r);
     else if (p < 840) op_long_key(r);
-    else if (p < 880) {
+    else if (p < 870) {
         if (r->depth < MAXDEPTH) begin_child(r);
-    } else if (p < 930) {
+    } else if (p < 940) {
         /* end the innermost txn */
         if (r->depth > 1) {
             if (tu_chance(&r->rng, 2, 3)) commit_child(r);
@@ -830,7 +830,7 @@ static void step_in_txn(round *r)
         } else {
             abort_level(r);
         }
-    } else if (p < 936) {
+    } else if (p < 946) {
         verify(r, ttx(r), top(r), "inside a write txn");
     } else {
         op_put(r, 0);
@@ -866,12 +866,12 @@ static void run_round(unsigned round_no, uint64_t seed, unsigned ops, const char
     for (r->op = 0; r->op < ops; r->op++) {
         if (r->depth == 0) {
             unsigned p = (unsigned)tu_below(&r->rng, 100);
-            if (p < 2) {
+            if (p < 7) {
                 reopen(r);
                 continue;
             }
-            if (p < 6 && !r->held) start_held_reader(r);
-            else if (r->held && p < 12) end_held_reader(r, 1);
+            if (p < 12 && !r->held) start_held_reader(r);
+            else if (r->held && p < 20) end_held_reader(r, 1);
             begin_top(r);
             continue;
         }
@@ -880,8 +880,10 @@ static void run_round(unsigned round_no, uint64_t seed, unsigned ops, const char
     while (r->depth > 1) commit_child(r);
     if (r->depth == 1) commit_top(r);
     reopen(r);
-    printf("round %u done: %" PRIu64 " commits, %" PRIu64 " reopens\n", round_no, r->commits,
-           r->reopens);
+    size_t keys = 0;
+    for (int i = 0; i < NB; i++) keys += r->lv[0].b[i].n;
+    printf("round %u done: %" PRIu64 " commits, %" PRIu64 " reopens, %zu keys\n", round_no,
+           r->commits, r->reopens, keys);
     CHECK_RC(r, burrow_close(r->db), 0, "close");
     for (int i = 0; i <= MAXDEPTH; i++) model_free(&r->lv[i]);
     free(r->vbuf);

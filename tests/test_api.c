@@ -3,9 +3,7 @@
  * per behaviour.
  *
  * Every test runs in a fresh temporary directory under /tmp (created by
- * setup, removed by teardown). Statistics structs are named by their struct
- * tags (struct burrow_db_stat), which stay valid whichever way the header
- * separates the typedef names from the functions of the same name. Nothing here looks inside the engine: a
+ * setup, removed by teardown). Nothing here looks inside the engine: a
  * behaviour is only asserted when burrow.h (or DESIGN.md's store/ section)
  * promises it.
  */
@@ -255,7 +253,7 @@ static void test_page_sizes_accepted(void **state)
         snprintf(name, sizeof name, "db-%u", ps);
         const char *path = tmp_path(name);
         burrow_db *db = open_path(path, ps, 0);
-        struct burrow_db_stat st;
+        burrow_db_stats st;
         OK(burrow_db_stat(db, &st));
         assert_int_equal(st.page_size, ps);
         burrow_txn *t = begin_write(db);
@@ -277,7 +275,7 @@ static void test_page_sizes_accepted(void **state)
     }
     /* 0 means the default, 4096. */
     burrow_db *db = open_path(tmp_path("db-default"), 0, 0);
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.page_size, 4096);
     OK(burrow_close(db));
@@ -332,7 +330,7 @@ static void test_empty_file_is_initialised(void **state)
     (void)state;
     write_file(db_path, "", 0);
     burrow_db *db = open_db(1024);
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.page_size, 1024);
     burrow_txn *t = begin_write(db);
@@ -654,7 +652,7 @@ static void test_max_key_size(void **state)
         assert_int_equal(burrow_max_key_size(db), max);
         t = begin_read(db);
         b = bucket(t, "b", 0);
-        struct burrow_bucket_stat bs;
+        burrow_bucket_stats bs;
         OK(burrow_bucket_stat(t, b, &bs));
         assert_int_equal(bs.keys, n);
         for (int i = 0; i < n; i++) {
@@ -732,7 +730,7 @@ static void value_sizes_round(const char *path, uint32_t ps, size_t max_len)
     db = open_path(path, 0, 0);
     t = begin_read(db);
     b = bucket(t, "vals", 0);
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(t, b, &bs));
     assert_int_equal(bs.keys, n);
     assert_true(bs.overflow_pages > 0);
@@ -859,7 +857,7 @@ static void test_buckets(void **state)
     /* Re-created, it is empty. */
     bm = bucket(t, "mid", BURROW_CREATE);
     EXPECT_STR(t, bm, "k", NULL);
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(t, bm, &bs));
     assert_int_equal(bs.keys, 0);
     assert_int_equal(bs.height, 0);
@@ -955,7 +953,7 @@ static void test_bucket_drop_reuses_space(void **state)
         OK(burrow_put(t, big, k, strlen(k), val, sizeof val, 0));
     }
     OK(commit(t));
-    struct burrow_db_stat before;
+    burrow_db_stats before;
     OK(burrow_db_stat(db, &before));
 
     t = begin_write(db);
@@ -967,7 +965,7 @@ static void test_bucket_drop_reuses_space(void **state)
         put_str(t, small, "k", i % 2 ? "v1" : "v2");
         OK(commit(t));
     }
-    struct burrow_db_stat dropped;
+    burrow_db_stats dropped;
     OK(burrow_db_stat(db, &dropped));
     if (dropped.free_pages + dropped.pending_pages < 100)
         fail_msg("after dropping a bucket of ~%" PRIu64 " pages: free %" PRIu64
@@ -988,7 +986,7 @@ static void test_bucket_drop_reuses_space(void **state)
         OK(burrow_put(t, big2, k, strlen(k), val, sizeof val, 0));
     }
     OK(commit(t));
-    struct burrow_db_stat after;
+    burrow_db_stats after;
     OK(burrow_db_stat(db, &after));
     if (after.page_count > before.page_count + before.page_count / 10 + 16)
         fail_msg("space not reused: %" PRIu64 " pages before the drop, %" PRIu64 " after refill",
@@ -1278,7 +1276,7 @@ static void test_cursor_delete_while_iterating(void **state)
     assert_int_equal(back, 80);
     EXPECT_RC(burrow_cursor_first(c, &k, &v), BURROW_ENOTFOUND);
     burrow_cursor_close(c);
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(t, b, &bs));
     assert_int_equal(bs.keys, 0);
     OK(commit(t));
@@ -1414,7 +1412,7 @@ static void test_nested_many_levels(void **state)
     OK(commit(lv[0]));
 
     burrow_txn *t = begin_read(db);
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(t, b, &bs));
     assert_int_equal(bs.keys, 3 * 60 - 2 + 1);
     EXPECT_STR(t, b, "shared", "level2");
@@ -1479,7 +1477,7 @@ static void test_snapshot_isolation(void **state)
     EXPECT_STR(r3, b, "gone", NULL);
     EXPECT_STR(r3, b, "new", "x");
     EXPECT_STR(r3, b2, "q", "q");
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.last_txn, burrow_txn_id(r3));
     assert_int_equal(st.readers, 3);
@@ -1533,7 +1531,7 @@ static void test_db_and_bucket_stat(void **state)
 {
     (void)state;
     burrow_db *db = open_db(256);
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.page_size, 256);
     assert_int_equal(st.meta_pages, 2);
@@ -1545,7 +1543,7 @@ static void test_db_and_bucket_stat(void **state)
     burrow_txn *t = begin_write(db);
     burrow_bucket b = bucket(t, "b", BURROW_CREATE);
     burrow_bucket e = bucket(t, "e", BURROW_CREATE);
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(t, e, &bs));
     assert_int_equal(bs.keys, 0);
     assert_int_equal(bs.height, 0);
@@ -1645,7 +1643,7 @@ static void test_reader_lag(void **state)
         }
         OK(commit(t));
     }
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.readers, 1);
     if (st.oldest_reader_lag_txns != (uint64_t)commits)
@@ -1712,7 +1710,7 @@ static void test_file_grows_past_map(void **state)
         key_of(k, sizeof k, i);
         check_value(r, b, k, sizeof val, (uint64_t)i, scratch);
     }
-    struct burrow_bucket_stat bs;
+    burrow_bucket_stats bs;
     OK(burrow_bucket_stat(r, b, &bs));
     assert_int_equal(bs.keys, 100);
     burrow_txn_abort(r);
@@ -1723,7 +1721,7 @@ static void test_file_grows_past_map(void **state)
         check_value(r, b, k, 65536, 100000 + (uint64_t)i, scratch);
     }
     burrow_txn_abort(r);
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     assert_int_equal(st.file_size, file_size_of(db_path));
     OK(burrow_check(db));

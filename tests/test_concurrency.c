@@ -424,7 +424,7 @@ static void test_snapshots_stable(void **state)
     assert_true(atomic_load(&g.snapshots) > 0);
 
     /* The final state, single-threaded. */
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(g.db, &st));
     assert_int_equal(st.readers, 0);
     assert_int_equal(st.reader_pinned_pages, 0);

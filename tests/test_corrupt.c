@@ -230,7 +230,7 @@ static void build_database(void)
         }
         OK(burrow_txn_commit(t));
     }
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     OK(burrow_db_stat(db, &st));
     m.txn = st.last_txn;
     xs_copy(&fx.B, &m);
@@ -341,7 +341,7 @@ static int collect(void *ctx, const char *name)
 static void read_bucket(burrow_txn *t, burrow_bucket h, const xbucket *xb, const xbucket *other,
                         int *corrupt)
 {
-    struct burrow_bucket_stat st;
+    burrow_bucket_stats st;
     if (judge(burrow_bucket_stat(t, h, &st), "bucket_stat", corrupt) && st.keys != xb->n)
         bad("bucket %s: stat keys %" PRIu64 ", want %zu", xb->name, st.keys, xb->n);
 

@@ -370,7 +370,7 @@ static void verify(round *r, burrow_txn *txn, const model *m, const char *where)
             continue;
         }
         CHECK_RC(r, rc, 0, "bucket_open of a bucket the model has");
-        struct burrow_bucket_stat st;
+        burrow_bucket_stats st;
         CHECK_RC(r, burrow_bucket_stat(txn, h, &st), 0, "bucket_stat");
         CHECK(r, st.keys == mb->n, "%s: bucket %s: stat keys %" PRIu64 ", model %zu", where,
               bucket_names[bi], st.keys, mb->n);
@@ -744,7 +744,7 @@ static void op_bucket(round *r)
         /* Open with CREATE of an existing bucket: same contents. */
         CHECK_RC(r, burrow_bucket_open(ttx(r), bucket_names[bi], BURROW_CREATE, &r->h[bi]), 0,
                  "bucket_open CREATE of an existing bucket");
-        struct burrow_bucket_stat st;
+        burrow_bucket_stats st;
         CHECK_RC(r, burrow_bucket_stat(ttx(r), r->h[bi], &st), 0, "bucket_stat");
         CHECK(r, st.keys == mb->n, "bucket_stat keys %" PRIu64 " in txn, model %zu", st.keys,
               mb->n);
@@ -779,7 +779,7 @@ static void reopen(round *r)
     o.page_size = tu_chance(&r->rng, 1, 2) ? 0 : 1024; /* ignored for an existing file */
     CHECK_RC(r, burrow_open(r->path, &o, &r->db), 0, "reopen");
     r->reopens++;
-    struct burrow_db_stat st;
+    burrow_db_stats st;
     CHECK_RC(r, burrow_db_stat(r->db, &st), 0, "db_stat");
     CHECK(r, st.page_size == r->ps, "page size %u after reopen, want %u", st.page_size, r->ps);
     CHECK_RC(r, burrow_check(r->db), 0, "burrow_check after reopen");

@@ -498,7 +498,7 @@ static int rebalance(burrow_txn *t, bstate *bs, bt_path *path, int level)
     burrow_db *db = t->db;
     uint32_t P = db->psize;
     size_t space = space_of(db);
-    uint8_t sepkey[CELL_BUF], sepcell[CELL_BUF], up[CELL_BUF];
+    uint8_t sepkey[CELL_BUF], sepcell[CELL_BUF], up[CELL_BUF], cell0[32];
     for (;;) {
         uint8_t *p = wpage(path, level);
         unsigned n = page_nkeys(p), kind = page_kind(p);
@@ -574,8 +574,9 @@ static int rebalance(burrow_txn *t, bstate *bs, bt_path *path, int level)
         if (kind == PAGE_BRANCH) {
             bcell bc;
             branch_cell_decode(cells[m], &bc);
-            sizes[m] = branch_cell_build(sepcell, NULL, 0, bc.child, bc.child_txnid);
-            cells[m] = sepcell;
+            /* not sepcell: cells[na] may still point at it */
+            sizes[m] = branch_cell_build(cell0, NULL, 0, bc.child, bc.child_txnid);
+            cells[m] = cell0;
         }
         build_page(L, P, Lpg, t->txnid, kind, cells, sizes, 0, m);
         build_page(R, P, Rpg, t->txnid, kind, cells, sizes, m, N);

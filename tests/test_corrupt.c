@@ -423,22 +423,37 @@ static void read_bucket(burrow_txn *t, burrow_bucket h, const xbucket *xb, const
     }
 }
 
-/* Everything the child does; returns with child_bad/child_msg set. */
-static void child_body(const char *path, int rdonly)
+/* How a child's round went (when nothing was wrong), for the summary. */
+enum outcome {
+    OUT_OPEN_FAILED,  /* open refused the file */
+    OUT_CLEAN_A,      /* read all of state A, check passed */
+    OUT_CLEAN_B,      /* fell back to state B, read all, check passed */
+    OUT_READ_ERRORS,  /* opened; some reads or the check reported corruption */
+    OUT_CHECK_ONLY,   /* all reads fine, only burrow_check found the damage */
+    OUT_N
+};
+static const char *const outcome_names[OUT_N] = {"open refused", "clean A", "clean B (fallback)",
+                                                 "read errors", "only check failed"};
+
+/* Everything the child does; sets child_bad/child_msg on a violation. */
+static enum outcome child_body(const char *path, int rdonly)
 {
+    enum outcome out = OUT_OPEN_FAILED;
+    int fell_back = 0;
     burrow_options opt;
     burrow_options_init(&opt);
     opt.sync_mode = BURROW_SYNC_NONE;
     opt.flags = rdonly ? BURROW_RDONLY : 0;
     burrow_db *db = NULL;
     int corrupt = 0;
-    if (!judge(burrow_open(path, &opt, &db), "open", &corrupt)) return;
+    if (!judge(burrow_open(path, &opt, &db), "open", &corrupt)) return OUT_OPEN_FAILED;
 
     burrow_txn *t;
     if (judge(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &t), "begin read", &corrupt)) {
         uint64_t id = burrow_txn_id(t);
         const xstate *want = id == fx.A.txn ? &fx.A : id == fx.B.txn ? &fx.B : NULL;
         const xstate *other = want == &fx.A ? &fx.B : &fx.A;
+        fell_back = want == &fx.B;
         if (want == NULL) {
             bad("snapshot txn id %" PRIu64 " is neither A (%" PRIu64 ") nor B (%" PRIu64 ")", id,
                 fx.A.txn, fx.B.txn);
@@ -474,11 +489,14 @@ static void child_body(const char *path, int rdonly)
         burrow_txn_abort(t);
     }
 
+    int read_corrupt = corrupt;
     int rc = burrow_check(db);
     if (rc != 0) judge(rc, "burrow_check", &corrupt);
     else if (corrupt) bad("burrow_check returned 0 though reads of the same snapshot found corruption");
+    out = read_corrupt ? OUT_READ_ERRORS : rc != 0 ? OUT_CHECK_ONLY : fell_back ? OUT_CLEAN_B : OUT_CLEAN_A;
     rc = burrow_close(db);
     if (rc != 0) judge(rc, "close", &corrupt);
+    return out;
 }
 
 static void write_file(const char *path, const uint8_t *data, size_t len)
@@ -487,6 +505,16 @@ static void write_file(const char *path, const uint8_t *data, size_t len)
     assert_non_null(f);
     if (len) assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
+}
+
+static unsigned outcomes[OUT_N];
+
+static void print_outcomes(const char *what)
+{
+    printf("%s:", what);
+    for (int i = 0; i < OUT_N; i++) printf(" %s %u;", outcome_names[i], outcomes[i]);
+    printf("\n");
+    memset(outcomes, 0, sizeof outcomes);
 }
 
 /* Run child_body on path in a forked child. Returns NULL when all is well,
@@ -503,11 +531,10 @@ static const char *run_child(const char *path, int rdonly)
     if (pid == 0) {
         close(fds[0]);
         alarm(60); /* a hang (say, a cycle of pages) is a failure too */
-        child_body(path, rdonly);
-        if (child_bad) {
-            ssize_t w = write(fds[1], child_msg, strlen(child_msg));
-            (void)w;
-        }
+        enum outcome out = child_body(path, rdonly);
+        if (!child_bad) snprintf(child_msg, sizeof child_msg, "#%d", (int)out);
+        ssize_t w = write(fds[1], child_msg, strlen(child_msg));
+        (void)w;
         _exit(child_bad ? 1 : 0);
     }
     close(fds[1]);
@@ -529,6 +556,7 @@ static const char *run_child(const char *path, int rdonly)
         snprintf(result, sizeof result, "child exit %d: %s", WEXITSTATUS(status), msg);
         return result;
     }
+    if (msg[0] == '#' && msg[1] >= '0' && msg[1] < '0' + OUT_N) outcomes[msg[1] - '0']++;
     return NULL;
 }
 
@@ -634,6 +662,7 @@ static void test_random_damage(void **state)
     }
     free(buf);
     free(path);
+    print_outcomes("random damage");
     if (failures) fail_msg("seed=%llu: %d damaged files mishandled (see above)", (unsigned long long)seed, failures);
 }
 
@@ -665,6 +694,7 @@ static void test_every_page(void **state)
     }
     free(buf);
     free(path);
+    print_outcomes("every page");
     if (failures) fail_msg("seed=%llu: %d damaged pages mishandled (see above)", (unsigned long long)seed, failures);
 }
 
@@ -744,6 +774,7 @@ static void test_foreign_files(void **state)
     }
     free(buf);
     free(path);
+    memset(outcomes, 0, sizeof outcomes);
     if (failures) fail_msg("%d foreign files mishandled (see above)", failures);
 }
 

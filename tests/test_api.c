@@ -184,6 +184,12 @@ static void fill_bytes(unsigned char *buf, size_t len, uint64_t seed)
     }
 }
 
+/* The 4 decimal digits of i (0..9999) at p, without a terminating NUL. */
+static void put_digits(unsigned char *p, int i)
+{
+    for (int j = 3; j >= 0; j--, i /= 10) p[j] = (unsigned char)('0' + i % 10);
+}
+
 static void key_of(char *buf, size_t cap, int i) { snprintf(buf, cap, "k%06d", i); }
 
 static int commit(burrow_txn *t) { return burrow_txn_commit(t); }
@@ -632,7 +638,7 @@ static void test_max_key_size(void **state)
         const int n = 120;
         for (int i = 0; i < n; i++) {
             memset(key, 'a' + i % 26, max);
-            snprintf((char *)key + max - 4, 5, "%04d", i);
+            put_digits(key + max - 4, i);
             fill_bytes(val, sizeof val, (uint64_t)i);
             OK(burrow_put(t, b, key, max, val, (size_t)(i % 2 ? sizeof val : 1), 0));
         }
@@ -657,7 +663,7 @@ static void test_max_key_size(void **state)
         assert_int_equal(bs.keys, n);
         for (int i = 0; i < n; i++) {
             memset(key, 'a' + i % 26, max);
-            snprintf((char *)key + max - 4, 5, "%04d", i);
+            put_digits(key + max - 4, i);
             fill_bytes(val, sizeof val, (uint64_t)i);
             OK(burrow_get(t, b, key, max, &v));
             size_t want = i % 2 ? sizeof val : 1;

@@ -499,7 +499,7 @@ static void test_reader_never_blocks(void **state)
         OK(burrow_txn_begin(db, NULL, 0, &w));
         OK(burrow_put(w, b, "k", 1, "new", 3, 0));
         for (int i = 0; i < 200; i++) { /* a write txn with lots of dirty pages */
-            char k[16];
+            char k[48];
             snprintf(k, sizeof k, "x%04d-%d", i, round);
             OK(burrow_put(w, b, k, strlen(k), k, strlen(k), 0));
         }

@@ -377,7 +377,8 @@ static void test_kill9(void **state)
         if (by_time) {
             delay_us = tu_below(&r, 8000);
         } else {
-            want_acks = (unsigned)tu_range(&r, 1, 8);
+            want_acks = tu_chance(&r, 1, 10) ? (unsigned)tu_range(&r, 20, 60)
+                                             : (unsigned)tu_range(&r, 1, 8);
             delay_us = tu_below(&r, 1500);
         }
         int check_lock = !by_time && (round % 10 == 0);

@@ -66,6 +66,7 @@ struct fault_os {
     uint64_t mutations;
 
     int crash_armed;
+    int crash_syncs_only; /* count only syncs towards the crash */
     uint64_t crash_left;
     int crashed;
 
@@ -115,7 +116,7 @@ static int gate(fault_os *fo, enum fault_op op, int is_mutation)
 {
     fo->counts[op]++;
     if (fo->crashed) return -EIO;
-    if (is_mutation && fo->crash_armed) {
+    if (is_mutation && fo->crash_armed && (!fo->crash_syncs_only || op == FAULT_OP_SYNC)) {
         if (fo->crash_left == 0) {
             fo->crashed = 1;
             fo->crash_armed = 0;
@@ -506,6 +507,16 @@ void fault_os_crash_after(fault_os *fo, uint64_t n)
 {
     pthread_mutex_lock(&fo->mu);
     fo->crash_armed = 1;
+    fo->crash_syncs_only = 0;
+    fo->crash_left = n;
+    pthread_mutex_unlock(&fo->mu);
+}
+
+void fault_os_crash_at_sync(fault_os *fo, uint64_t n)
+{
+    pthread_mutex_lock(&fo->mu);
+    fo->crash_armed = 1;
+    fo->crash_syncs_only = 1;
     fo->crash_left = n;
     pthread_mutex_unlock(&fo->mu);
 }

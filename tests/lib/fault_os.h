@@ -97,6 +97,10 @@ int fault_os_live_maps(const fault_os *fo);
 
 /* Let n more mutations succeed; the one after them crashes the "machine". */
 void fault_os_crash_after(fault_os *fo, uint64_t n);
+/* Let n more syncs succeed; the next sync crashes (so everything written
+ * since the previous sync is unsynced: the most interesting moment for a
+ * power cut). Other mutations do not count. */
+void fault_os_crash_at_sync(fault_os *fo, uint64_t n);
 /* Crash now: every call from now on fails with -EIO. */
 void fault_os_crash_now(fault_os *fo);
 /* Forget the armed crash point and the crashed state (the machine is back;

@@ -152,7 +152,7 @@ static int bw_check(bench_db *db) {
 }
 
 static void bw_info(bench_db *db, char *buf, size_t n) {
-    struct burrow_db_stat st; /* the struct tag: the typedef name collides with the function */
+    burrow_db_stats st;
     int rc = burrow_db_stat(db->db, &st);
     if (rc) {
         snprintf(buf, n, "burrow_db_stat failed: %s", burrow_strerror(rc));

@@ -309,7 +309,10 @@ static void rm_rf(const char *dir) {
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Syncs each file and asks the kernel to drop its pages from the cache. */
+static int walk_drop; /* drop_cb: 1 = sync and drop, 0 = only count */
+
+/* Syncs each file and asks the kernel to drop its pages from the cache
+ * (when walk_drop), then counts the pages still resident. */
 static int drop_cb(const char *path, const struct stat *st, int type, struct FTW *f) {
     (void)f;
     if (type != FTW_F) return 0;
@@ -318,9 +321,11 @@ static int drop_cb(const char *path, const struct stat *st, int type, struct FTW
         walk_err = errno;
         return 0;
     }
-    if (fdatasync(fd) != 0) walk_err = errno;
-    int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    if (rc != 0) walk_err = rc;
+    if (walk_drop) {
+        if (fdatasync(fd) != 0) walk_err = errno;
+        int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        if (rc != 0) walk_err = rc;
+    }
     /* Count what is still resident (mincore does not fault pages in). */
     long pg = sysconf(_SC_PAGESIZE);
     size_t len = (size_t)st->st_size;
@@ -343,6 +348,7 @@ static int drop_cb(const char *path, const struct stat *st, int type, struct FTW
 
 static int drop_cache(const char *dir, double *resident) {
     walk_err = 0;
+    walk_drop = 1;
     walk_resident = walk_pages = 0;
     nftw(dir, drop_cb, 16, FTW_PHYS);
     *resident = walk_pages ? (double)walk_resident / (double)walk_pages : 0;
@@ -351,6 +357,15 @@ static int drop_cache(const char *dir, double *resident) {
         return -1;
     }
     return 0;
+}
+
+/* Bytes of the files in dir that are in the page cache. */
+static uint64_t resident_bytes(const char *dir) {
+    walk_err = 0;
+    walk_drop = 0;
+    walk_resident = walk_pages = 0;
+    nftw(dir, drop_cb, 16, FTW_PHYS);
+    return walk_resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static int warm_cb(const char *path, const struct stat *st, int type, struct FTW *f) {
@@ -698,6 +713,10 @@ static int run_engine(const bench_engine *e, const char *base) {
                  e->name, resident * 100);
         if ((t = open_first_get(e, d)) < 0) return failed(M_OPEN_COLD, "open + get");
         report(M_OPEN_COLD, t);
+        if (r == 0)
+            note("%s: the cold open + first get brought %" PRIu64
+                 " KiB of its files into the page cache (reads plus the kernel's readahead)",
+                 e->name, resident_bytes(d) / 1024);
     }
     warm_cache(d);
 

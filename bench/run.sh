@@ -52,9 +52,11 @@ while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
 cmd="bench/run.sh${*:+ $*}"
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 t0=$(date +%s)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rc=0
 "$bin" --out "$log.md" "$@" || rc=$?
 t1=$(date +%s)
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
@@ -73,6 +75,8 @@ dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | head -n 1
     echo "- Date: $started; the run took $((t1 - t0)) s"
     echo "- Command: \`$cmd\` (it runs \`build/bench/burrow-bench --out FILE${*:+ $*}\`)"
     echo "- Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r)"
+    echo "- Load average (1, 5, 15 min) before the run: $load0; after: $load1" \
+         "(other work on the machine makes the numbers noisier; compare ratios within one run)"
     echo "- Data directory: $dir on $fs"
     echo "- BurrowDB: commit $rev; $burrow_status"
     echo "- LMDB: liblmdb-dev $(pkgver liblmdb-dev); SQLite: libsqlite3-dev $(pkgver libsqlite3-dev);" \

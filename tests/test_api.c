@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -510,6 +511,52 @@ static void test_close_with_live_txn(void **state)
 }
 
 /* ---- keys and values --------------------------------------------------- */
+
+static void test_file_mode(void **state)
+{
+    (void)state;
+    burrow_options opt;
+    burrow_options_init(&opt);
+    opt.file_mode = 0600;
+    burrow_db *db = NULL;
+    OK(burrow_open(db_path, &opt, &db));
+    OK(burrow_close(db));
+    struct stat st;
+    assert_int_equal(stat(db_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* The default is 0644, less the umask. */
+    mode_t mask = umask(022);
+    umask(mask);
+    const char *p2 = tmp_path("default-mode");
+    db = open_path(p2, 0, 0);
+    OK(burrow_close(db));
+    assert_int_equal(stat(p2, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644 & ~mask);
+}
+
+/* A value over BURROW_MAX_VALUE_SIZE is refused before any byte is read:
+ * the "value" is an inaccessible reservation, so touching it would crash. */
+static void test_value_too_large(void **state)
+{
+    (void)state;
+    if (sizeof(size_t) < 8) skip();
+    size_t len = BURROW_MAX_VALUE_SIZE + (size_t)1;
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) skip();
+    burrow_db *db = open_db(0);
+    burrow_txn *t = begin_write(db);
+    burrow_bucket b = bucket(t, "b", BURROW_CREATE);
+    EXPECT_RC(burrow_put(t, b, "k", 1, p, len, 0), BURROW_EVALSIZE);
+    /* The txn is still usable. */
+    put_str(t, b, "k", "v");
+    OK(commit(t));
+    munmap(p, len);
+    t = begin_read(db);
+    EXPECT_STR(t, b, "k", "v");
+    burrow_txn_abort(t);
+    OK(burrow_close(db));
+}
 
 static void test_put_get_del(void **state)
 {
@@ -1821,6 +1868,8 @@ int main(void)
         T(test_empty_key_and_value),
         T(test_max_key_size),
         T(test_value_sizes),
+        T(test_value_too_large),
+        T(test_file_mode),
         T(test_buckets),
         T(test_bucket_names),
         T(test_bucket_create_aborted),

@@ -339,7 +339,7 @@ static void test_kill9(void **state)
     char *dir = tu_tmpdir("burrow-crash");
     assert_non_null(dir);
     char *path = tu_path(dir, "db.burrow");
-    unsigned rounds = tu_rounds(120, 3000);
+    unsigned rounds = tu_rounds(150, 3000);
     uint64_t t0 = tu_now_us();
 
     /* Create the file first: a kill during creation is another question. */

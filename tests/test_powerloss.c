@@ -53,7 +53,8 @@
 /* ---- the model --------------------------------------------------------- */
 
 #define NB 4   /* bucket slots, named b0..b3 */
-#define NK 256 /* key ids per bucket */
+#define NK 1000 /* key ids per bucket */
+#define KEY_HEAD 5 /* "k" and four digits */
 #define MAX_DEPTH 4
 
 typedef struct slot {
@@ -104,15 +105,15 @@ static uint64_t slot_hash(const slot *s)
     return hash_bytes(scratch, s->len);
 }
 
-/* Key of id: "k%03u" padded to a length that depends on id, capped. */
+/* Key of id: "k%04u" padded to a length that depends on id, capped. */
 static size_t make_key(unsigned id, size_t cap, char *out)
 {
-    size_t len = 4 + (size_t)(tu_mix(id * 7919u + 17) % 60);
+    size_t len = KEY_HEAD + (size_t)(tu_mix(id * 7919u + 17) % 59);
     if (len > cap) len = cap;
     char head[8];
-    snprintf(head, sizeof head, "k%03u", id);
-    memcpy(out, head, 4);
-    for (size_t i = 4; i < len; i++) out[i] = (char)('a' + (id + i) % 26);
+    snprintf(head, sizeof head, "k%04u", id);
+    memcpy(out, head, KEY_HEAD);
+    for (size_t i = KEY_HEAD; i < len; i++) out[i] = (char)('a' + (id + i) % 26);
     return len;
 }
 
@@ -157,18 +158,18 @@ static int observed_matches(const observed *o, const model *m, char *why, size_t
             const obs_slot *x = &o->s[b][k];
             const slot *y = &m->s[b][k];
             if (x->present != y->present) {
-                snprintf(why, whylen, "%s/k%03d %s", bucket_names[b], k,
+                snprintf(why, whylen, "%s/k%04d %s", bucket_names[b], k,
                          x->present ? "present but should not be" : "missing");
                 return 0;
             }
             if (!y->present) continue;
             if (x->len != y->len) {
-                snprintf(why, whylen, "%s/k%03d has %u bytes, expected %u", bucket_names[b], k,
+                snprintf(why, whylen, "%s/k%04d has %u bytes, expected %u", bucket_names[b], k,
                          x->len, y->len);
                 return 0;
             }
             if (x->hash != slot_hash(y)) {
-                snprintf(why, whylen, "%s/k%03d has the wrong content (%u bytes)",
+                snprintf(why, whylen, "%s/k%04d has the wrong content (%u bytes)",
                          bucket_names[b], k, y->len);
                 return 0;
             }
@@ -237,16 +238,15 @@ static int observe(burrow_db *db, size_t keycap, observed *o, char *why, size_t 
         burrow_val k, v;
         int prev_id = -1;
         for (rc = burrow_cursor_first(c, &k, &v); rc == 0; rc = burrow_cursor_next(c, &k, &v)) {
-            char expect[80], head[4];
+            char expect[80];
             unsigned id = 0;
-            int ok = k.size >= 4 && ((const char *)k.data)[0] == 'k';
-            if (ok) { /* keys are not NUL-terminated: parse a copy */
-                memcpy(head, (const char *)k.data + 1, 3);
-                ok = head[0] >= '0' && head[0] <= '9' && head[1] >= '0' && head[1] <= '9' &&
-                     head[2] >= '0' && head[2] <= '9';
-                id = (unsigned)((head[0] - '0') * 100 + (head[1] - '0') * 10 + (head[2] - '0'));
-                ok = ok && id < NK;
+            int ok = k.size >= KEY_HEAD && ((const char *)k.data)[0] == 'k';
+            for (int d = 1; ok && d < KEY_HEAD; d++) { /* keys are not NUL-terminated */
+                char ch = ((const char *)k.data)[d];
+                ok = ch >= '0' && ch <= '9';
+                id = id * 10 + (unsigned)(ch - '0');
             }
+            ok = ok && id < NK;
             if (ok) {
                 size_t el = make_key(id, keycap, expect);
                 ok = el == k.size && memcmp(expect, k.data, el) == 0;
@@ -258,7 +258,7 @@ static int observe(burrow_db *db, size_t keycap, observed *o, char *why, size_t 
                 break;
             }
             if ((int)id <= prev_id) {
-                snprintf(why, whylen, "%s: cursor order: k%03u after k%03d", bucket_names[b], id,
+                snprintf(why, whylen, "%s: cursor order: k%04u after k%04d", bucket_names[b], id,
                          prev_id);
                 rc = -1;
                 break;
@@ -418,20 +418,20 @@ static void run_workload(fixture *f, session *s, const model *start, int ntxn, r
         CHECK_RC(burrow_txn_begin(s->db, NULL, 0, &txns[0]), 0);
         depth = 1;
         stack[0] = res->acked;
-        int nops = (int)tu_range(r, 1, 40);
+        int nops = (int)tu_range(r, 1, 60);
         for (int op = 0; op < nops; op++) {
             model *m = &stack[depth - 1];
             burrow_txn *tx = txns[depth - 1];
-            uint64_t p = tu_below(r, 100);
+            uint64_t p = tu_below(r, 1000);
             int b = (int)tu_below(r, NB);
             burrow_bucket h;
-            if (p < 4) { /* nested txn begin */
+            if (p < 40) { /* nested txn begin */
                 if (depth < MAX_DEPTH) {
                     CHECK_RC(burrow_txn_begin(s->db, tx, 0, &txns[depth]), 0);
                     stack[depth] = *m;
                     depth++;
                 }
-            } else if (p < 8) { /* nested txn end */
+            } else if (p < 80) { /* nested txn end */
                 if (depth > 1) {
                     depth--;
                     if (tu_chance(r, 1, 2)) {
@@ -444,14 +444,14 @@ static void run_workload(fixture *f, session *s, const model *start, int ntxn, r
                         txns[depth] = NULL;
                     }
                 }
-            } else if (p < 11) { /* bucket create */
+            } else if (p < 110) { /* bucket create (when missing) */
                 if (!m->exists[b]) {
                     CHECK_RC(burrow_bucket_open(tx, bucket_names[b], BURROW_CREATE, &s->h[b]), 0);
                     s->have[b] = 1;
                     m->exists[b] = 1;
                     memset(m->s[b], 0, sizeof m->s[b]);
                 }
-            } else if (p < 12) { /* bucket drop */
+            } else if (p < 112) { /* bucket drop: rare, so trees grow deep */
                 if (m->exists[b]) {
                     CHECK_RC(session_handle(s, tx, b, &h), 0);
                     CHECK_RC(burrow_bucket_drop(tx, h), 0);
@@ -463,12 +463,12 @@ static void run_workload(fixture *f, session *s, const model *start, int ntxn, r
                 size_t kl = make_key(id, f->keycap, key);
                 slot *sl = &m->s[b][id];
                 CHECK_RC(session_handle(s, tx, b, &h), 0);
-                if (p < 65) { /* put */
+                if (p < 700) { /* put */
                     slot ns = {1, random_value_len(r, f->page_size), tu_mix(++f->vseq ^ 0xABCDEF)};
                     gen_value(ns.vseed, ns.len, scratch);
                     CHECK_RC(burrow_put(tx, h, key, kl, scratch, ns.len, 0), 0);
                     *sl = ns;
-                } else if (p < 85) { /* delete */
+                } else if (p < 880) { /* delete */
                     CHECK_RC(burrow_del(tx, h, key, kl), sl->present ? 0 : BURROW_ENOTFOUND);
                     sl->present = 0;
                 } else { /* get, checked against the model */
@@ -482,7 +482,7 @@ static void run_workload(fixture *f, session *s, const model *start, int ntxn, r
                         }
                         if (!same) {
                             /* Wrong data with rc 0 is a bug even after a crash. */
-                            fail_msg("txn get of %s/k%03u returned %zu bytes that differ from the "
+                            fail_msg("txn get of %s/k%04u returned %zu bytes that differ from the "
                                      "model's %u", bucket_names[b], id, v.size, sl->len);
                         }
                     }
@@ -561,6 +561,27 @@ static void reopen_and_observe(fixture *f, observed *o, const char *ctx)
     char why[256];
     rc = observe(db, f->keycap, o, why, sizeof why);
     if (rc != 0) fail_msg("%s: reading the reopened database: %s", ctx, why);
+    if (verbose) {
+        burrow_db_stats ds;
+        if (burrow_db_stat(db, &ds) == 0)
+            printf("  reopened: txn %llu, %llu pages (%llu free, %llu pending), %llu bytes\n",
+                   (unsigned long long)ds.last_txn, (unsigned long long)ds.page_count,
+                   (unsigned long long)ds.free_pages, (unsigned long long)ds.pending_pages,
+                   (unsigned long long)ds.file_size);
+        burrow_txn *t = NULL;
+        if (burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &t) == 0) {
+            for (int b = 0; b < NB; b++) {
+                burrow_bucket h;
+                burrow_bucket_stats bs;
+                if (o->exists[b] && burrow_bucket_open(t, bucket_names[b], 0, &h) == 0 &&
+                    burrow_bucket_stat(t, h, &bs) == 0)
+                    printf("  %s: %llu keys, height %u, %llu overflow pages\n", bucket_names[b],
+                           (unsigned long long)bs.keys, bs.height,
+                           (unsigned long long)bs.overflow_pages);
+            }
+            burrow_txn_abort(t);
+        }
+    }
     f->aux = NULL;
     rc = burrow_close(db);
     if (rc != 0) fail_msg("%s: close after reopen: %s", ctx, burrow_strerror(rc));
@@ -579,7 +600,7 @@ static void new_file(fixture *f, uint32_t ps, model *m)
     if (rc != 0) fail_msg("create (page size %u): %s (%s)", ps, burrow_strerror(rc), burrow_errmsg());
     size_t mk = burrow_max_key_size(db);
     f->keycap = mk < 63 ? mk : 63;
-    assert_true(f->keycap >= 4);
+    assert_true(f->keycap >= KEY_HEAD);
     memset(m, 0, sizeof *m);
     session s = {.db = db};
     run_result *res = f->res;
@@ -592,9 +613,27 @@ static void new_file(fixture *f, uint32_t ps, model *m)
         m->exists[b] = 1;
     }
     assert_int_equal(burrow_txn_commit(t), 0);
-    run_workload(f, &s, m, 3, res);
+    run_workload(f, &s, m, 12, res);
     if (res->failed) fail_msg("initial workload on a healthy OS: %s", res->what);
     *m = res->acked;
+    /* A bulk load so that trees start a few levels deep. */
+    assert_int_equal(burrow_txn_begin(db, NULL, 0, &t), 0);
+    for (int b = 0; b < NB; b++) {
+        if (!m->exists[b]) continue;
+        burrow_bucket h = 0;
+        assert_int_equal(session_handle(&s, t, b, &h), 0);
+        unsigned n = (unsigned)tu_range(&f->rng, 0, NK * 3 / 4);
+        for (unsigned i = 0; i < n; i++) {
+            char key[128];
+            unsigned id = (unsigned)tu_below(&f->rng, NK);
+            size_t kl = make_key(id, f->keycap, key);
+            slot ns = {1, (uint32_t)tu_range(&f->rng, 0, ps / 4), tu_mix(++f->vseq ^ 0x77)};
+            gen_value(ns.vseed, ns.len, scratch);
+            assert_int_equal(burrow_put(t, h, key, kl, scratch, ns.len, 0), 0);
+            m->s[b][id] = ns;
+        }
+    }
+    assert_int_equal(burrow_txn_commit(t), 0);
     f->aux = NULL;
     assert_int_equal(burrow_close(db), 0);
 }
@@ -641,7 +680,7 @@ static void powerloss_rounds(fixture *f, unsigned rounds, int nometa_percent, ui
     for (unsigned round = 0; round < rounds; round++) {
         if (rounds_left_on_file == 0) {
             new_file(f, random_page_size(&f->rng), cur);
-            rounds_left_on_file = (unsigned)tu_range(&f->rng, 5, 40);
+            rounds_left_on_file = (unsigned)tu_range(&f->rng, 5, 60);
             files++;
         }
         rounds_left_on_file--;

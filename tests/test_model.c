@@ -16,7 +16,8 @@
  *
  * After every top-level commit and every reopen the whole database is
  * compared with the model: bucket list, forward and backward full scans,
- * point gets, burrow_bucket_stat keys; burrow_check() after every reopen.
+ * point gets, burrow_bucket_stat keys; burrow_check() after every reopen
+ * and after one commit in eight.
  *
  * Replay one round: BURROW_TEST_SEED=<round seed> BURROW_TEST_ROUNDS=1
  * build/tests/test_model. Long mode: BURROW_TEST_LONG=1 (or --long).
@@ -481,6 +482,7 @@ static void commit_top(round *r)
     r->depth = 0;
     r->commits++;
     verify_committed(r, "after commit");
+    if (tu_chance(&r->rng, 1, 8)) CHECK_RC(r, burrow_check(r->db), 0, "burrow_check after commit");
     if (r->held) r->held_commits++;
 }
 

@@ -97,9 +97,11 @@ typedef uint32_t burrow_bucket; /* handle of a named tree, valid until burrow_cl
 
 /* Durability of a commit. */
 enum burrow_sync_mode {
-    /* Commit returns once the transaction is on stable storage (one
-     * fdatasync per commit). A crash of the process or of the machine never
-     * loses an acknowledged commit and never corrupts the file. */
+    /* Commit returns once the transaction is on stable storage. A crash of
+     * the process or of the machine never loses an acknowledged commit and
+     * never corrupts the file. A commit writing up to 16 pages (a few puts)
+     * costs one fdatasync; a larger one costs two (pages, then meta), which
+     * keeps opening the file independent of the size of the last commit. */
     BURROW_SYNC_FULL = 0,
     /* Data pages are synced before the meta page is written, but the meta
      * page itself is not synced (it reaches the disk with the next commit's

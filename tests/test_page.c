@@ -164,7 +164,7 @@ static void test_verify_rejects_damage(void **state)
 
     memcpy(p, good, P); /* a value length running off the page */
     unsigned off = page_slot(p, 5);
-    p[off + 2] = 0x7f;
+    p[off + 1 + 1 + 6] = 0x7f; /* flags, klen, 6 key bytes, then vlen */
     page_set_checksum(p, P);
     assert_int_equal(page_verify(p, P, 7), BURROW_ECORRUPT);
 

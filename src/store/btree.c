@@ -84,26 +84,25 @@ int bt_seek(burrow_txn *t, const bucket_rec *r, const void *key, size_t klen, bt
         path->page[level] = p;
         path->depth = level + 1;
         unsigned n = page_nkeys(p), lo, hi;
+        size_t kl;
+        const uint8_t *k;
         if (level == last) {
             lo = 0;
             hi = n;
-            int c = 1;
+            bool eq = false;
             while (lo < hi) {
                 unsigned mid = (lo + hi) / 2;
-                lcell lc;
-                leaf_cell_at(p, mid, &lc);
-                c = key_cmp(lc.key, lc.klen, key, klen);
-                if (c < 0)
+                k = leaf_key_at(p, mid, &kl);
+                int c = key_cmp(k, kl, key, klen);
+                if (c < 0) {
                     lo = mid + 1;
-                else
+                } else {
                     hi = mid;
+                    eq = c == 0; /* the last probe that moved hi is the answer */
+                }
             }
             path->idx[level] = lo;
-            if (lo < n) {
-                lcell lc;
-                leaf_cell_at(p, lo, &lc);
-                *exact = key_cmp(lc.key, lc.klen, key, klen) == 0;
-            }
+            *exact = lo < n && eq;
             return 0;
         }
         /* child i covers [key i, key i+1); key 0 is minus infinity */
@@ -111,18 +110,16 @@ int bt_seek(burrow_txn *t, const bucket_rec *r, const void *key, size_t klen, bt
         hi = n;
         while (lo < hi) {
             unsigned mid = (lo + hi) / 2;
-            bcell bc;
-            branch_cell_at(p, mid, &bc);
-            if (key_cmp(bc.key, bc.klen, key, klen) <= 0)
+            k = branch_key_at(p, mid, &kl);
+            if (key_cmp(k, kl, key, klen) <= 0)
                 lo = mid + 1;
             else
                 hi = mid;
         }
         path->idx[level] = lo - 1;
-        bcell bc;
-        branch_cell_at(p, lo - 1, &bc);
-        pg = bc.child;
-        tx = bc.child_txnid;
+        k = branch_key_at(p, lo - 1, &kl);
+        pg = le64_load(k + kl);
+        tx = le64_load(k + kl + 8);
     }
 }
 

@@ -7,8 +7,10 @@
  * and each must pass its checksum. If any is missing or torn (a crash
  * between the writes and the single fdatasync of a commit), the previous
  * meta is used; its pages are intact because a commit never reuses a page
- * the previous commit can see. The walk touches only the last commit's
- * pages, so opening costs the same for any file size.
+ * the previous commit can see. Only commits of up to ONE_SYNC_MAX_PAGES
+ * pages are written this way (META_F_VERIFY); larger ones sync their pages
+ * before the meta. So opening reads at most that many pages, whatever the
+ * size of the file or of the last commit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +51,7 @@ int meta_encode(const burrow_db *db, const snapshot *s, uint8_t *p)
     le64_store(p + META_FL_TXNID, s->fl_txnid);
     le64_store(p + META_PREV_TXNID, s->prev_txnid);
     le64_store(p + META_FL_PAGES, s->fl_pages);
+    le32_store(p + META_FLAGS, s->flags);
     return 0;
 }
 
@@ -63,8 +66,7 @@ int db_write_meta(burrow_db *db, const snapshot *s, int slot)
     uint8_t p[META_CHECKED_LEN];
     meta_encode(db, s, p);
     meta_seal(p, slot);
-    ssize_t w = db->os->pwrite(db->os->ctx, db->fd, p, sizeof p, (uint64_t)slot * db->psize);
-    return w < 0 ? (int)w : 0;
+    return pager_write(db, p, sizeof p, (uint64_t)slot * db->psize);
 }
 
 enum meta_status { META_OK, META_NOMAGIC, META_BADVERSION, META_DAMAGED };
@@ -89,6 +91,8 @@ static enum meta_status meta_decode(const uint8_t *p, int slot, uint32_t *psize,
     s->fl_txnid = le64_load(p + META_FL_TXNID);
     s->prev_txnid = le64_load(p + META_PREV_TXNID);
     s->fl_pages = le64_load(p + META_FL_PAGES);
+    s->flags = le32_load(p + META_FLAGS);
+    if (s->flags & ~META_F_VERIFY) return META_DAMAGED;
     if (s->txnid != le64_load(p + PH_TXNID) || s->npages < 2 || s->npages > MAX_PAGES) return META_DAMAGED;
     return META_OK;
 }
@@ -160,12 +164,16 @@ int verify_commit(burrow_db *db, const snapshot *s)
     uint64_t fsize;
     int rc = db->os->size(db->os->ctx, db->fd, &fsize);
     if (rc) return diag_set(rc, "cannot read the file size");
-    if (fsize < (s->npages << db->pshift))
+    /* (a file with no pages besides the metas may lack part of the second
+     * meta page: a crash while it was being created) */
+    if (s->npages > 2 && fsize < (s->npages << db->pshift))
         return diag_set(BURROW_ECORRUPT, "file is truncated: %llu bytes, the last commit needs %llu",
                         (unsigned long long)fsize, (unsigned long long)(s->npages << db->pshift));
     if ((rc = pager_ensure_map(db, s->npages))) return rc;
     const uint8_t *fl;
     if (s->fl_pgno && (rc = freelist_bytes(db, s, &fl))) return rc;
+    /* pages synced before their meta need no walk */
+    if (!(s->flags & META_F_VERIFY)) return 0;
     struct walk w = {db, s};
     const bucket_rec *c = &s->catalog;
     if (c->root && c->root_txnid == s->txnid) {
@@ -227,9 +235,9 @@ static int init_file(burrow_db *db)
         meta_encode(db, &s, buf + slot * P);
         meta_seal(buf + slot * P, slot);
     }
-    ssize_t w = db->os->pwrite(db->os->ctx, db->fd, buf, 2 * (size_t)P, 0);
+    int rc = pager_write(db, buf, 2 * (size_t)P, 0);
     free(buf);
-    int rc = w < 0 ? (int)w : db->os->sync(db->os->ctx, db->fd);
+    if (!rc) rc = db->os->sync(db->os->ctx, db->fd);
     return rc ? diag_set(rc, "cannot initialise the database file") : 0;
 }
 
@@ -278,6 +286,29 @@ static int read_metas(burrow_db *db, uint64_t fsize, snapshot cand[2], int slots
         slots[1] = x;
     }
     return 0;
+}
+
+/*
+ * A crash while a new file was being initialised leaves a file smaller than
+ * the two meta pages, holding a prefix of them (or zeros). Such a file never
+ * held a commit, so it is initialised again rather than refused. A file with
+ * anything else in it is not ours to overwrite.
+ */
+static bool unfinished_init(burrow_db *db, uint64_t fsize, uint32_t psize)
+{
+    if (fsize >= 2 * (uint64_t)psize) return false;
+    uint8_t *buf = malloc((size_t)fsize);
+    if (!buf) return false;
+    ssize_t r = db->os->pread(db->os->ctx, db->fd, buf, (size_t)fsize, 0);
+    bool ours = false;
+    if (r == (ssize_t)fsize) {
+        ours = true;
+        for (uint64_t i = 0; i < fsize && ours; i++) ours = buf[i] == 0;
+        for (uint64_t off = 0; !ours && off + META_MAGIC + 8 <= fsize; off = off ? off * 2 : PAGE_MIN_SIZE)
+            ours = !memcmp(buf + off + META_MAGIC, FORMAT_MAGIC, 8);
+    }
+    free(buf);
+    return ours;
 }
 
 static int open_file(burrow_db *db, const char *path, const burrow_options *o)
@@ -335,6 +366,14 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     int rc = open_file(db, path, &o);
     if (!rc) rc = db->os->size(db->os->ctx, db->fd, &fsize);
     if (rc) goto fail;
+    if (fsize > 0 && !db->rdonly) {
+        /* no valid meta at all, in a file too short to have held a commit */
+        rc = read_metas(db, fsize, cand, slots, &ncand);
+        if ((rc == BURROW_ENOTDB || rc == BURROW_ECORRUPT) && unfinished_init(db, fsize, o.page_size)) {
+            if ((rc = db->os->truncate(db->os->ctx, db->fd, 0))) goto fail;
+            fsize = 0;
+        }
+    }
     if (fsize == 0) {
         if (db->rdonly) {
             rc = diag_set(BURROW_ENOTDB, "'%s' is empty", path);

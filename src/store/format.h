@@ -20,9 +20,9 @@
  *  ... free space ... cells (any order) up to P
  *
  * Leaf cell:
- *   u8 flags (bit 0: value is in an overflow run), varint klen, varint vlen,
- *   key bytes, then either the value bytes (vlen of them) or an overflow
- *   reference of 24 bytes: u64 first pgno, u64 txnid that wrote the run,
+ *   u8 flags (bit 0: value is in an overflow run), varint klen, key bytes,
+ *   varint vlen, then either the value bytes (vlen of them) or an overflow
+ *   reference of 24 bytes (a search decodes only the key's length): u64 first pgno, u64 txnid that wrote the run,
  *   u64 XXH3-64 of the run's ceil(vlen / P) * P bytes (the value, zero
  *   padded). Overflow pages carry no header at all, so a 4 KiB value takes
  *   exactly one 4 KiB page; their checksum and writer live in the reference.
@@ -45,7 +45,10 @@
  *      the run's bytes, u64 txnid that wrote it
  * 128  u64 previous txnid (the commit this one was based on)
  * 136  u64 pages of the freelist run (it may be longer than its bytes need)
- * 144..P  zero
+ * 144  u32 flags: META_F_VERIFY (1) when this commit's pages were written
+ *      with the meta under a single fdatasync, so open must walk them
+ *      before trusting it; clear when they were synced before the meta
+ * 148..P  zero
  *
  * Bucket record (32 bytes; the catalog's in the meta page, each bucket's as
  * the value of its name in the catalog tree):
@@ -96,6 +99,13 @@
 #define META_FL_TXNID 120
 #define META_PREV_TXNID 128
 #define META_FL_PAGES 136
+#define META_FLAGS 144
+#define META_F_VERIFY 0x1u
+
+/* A FULL-sync commit writing at most this many pages uses one fdatasync and
+ * is verified at open; a larger one syncs its pages before its meta, so open
+ * never reads more than this many pages to choose a commit. */
+#define ONE_SYNC_MAX_PAGES 16
 #define META_CHECKED_LEN 256u /* the meta checksum covers [8, 256) */
 
 #define BUCKET_REC_SIZE 32

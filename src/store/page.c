@@ -22,14 +22,6 @@ void page_init(uint8_t *p, uint32_t psize, pgno_t pgno, uint64_t txnid, unsigned
     le16_store(p + 30, 0);
 }
 
-int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c) return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
 /* Decoders for verified pages: varints are known to be well formed. */
 static inline const uint8_t *vget(const uint8_t *q, uint64_t *v)
 {
@@ -49,13 +41,13 @@ void leaf_cell_decode(const uint8_t *q, lcell *c)
     uint64_t klen, vlen;
     uint8_t flags = *q++;
     q = vget(q, &klen);
-    q = vget(q, &vlen);
     c->key = q;
     c->klen = (size_t)klen;
+    q = vget(q + klen, &vlen);
     c->vlen = vlen;
-    c->val = q + klen;
+    c->val = q;
     c->overflow = flags & CELL_OVERFLOW;
-    c->size = (size_t)(c->val - s) + (c->overflow ? OVERFLOW_REF_SIZE : (size_t)vlen);
+    c->size = (size_t)(q - s) + (c->overflow ? OVERFLOW_REF_SIZE : (size_t)vlen);
 }
 
 void branch_cell_decode(const uint8_t *q, bcell *c)
@@ -164,9 +156,9 @@ size_t leaf_cell_build(uint8_t *out, const void *key, size_t klen, const void *v
     uint8_t *q = out;
     *q++ = ovref ? CELL_OVERFLOW : 0;
     q += varint_put(q, klen);
-    q += varint_put(q, vlen);
     if (klen) memcpy(q, key, klen);
     q += klen;
+    q += varint_put(q, vlen);
     if (ovref) {
         memcpy(q, ovref, OVERFLOW_REF_SIZE);
         q += OVERFLOW_REF_SIZE;
@@ -225,13 +217,12 @@ int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno)
             q++;
             if (!(k = varint_get(q, end, &klen))) goto bad;
             q += k;
-            if (!(k = varint_get(q, end, &vlen))) goto bad;
-            q += k;
             if (klen > (uint64_t)(end - q)) goto bad;
+            if (!(k = varint_get(q + klen, end, &vlen))) goto bad;
             uint64_t body = ovf ? OVERFLOW_REF_SIZE : vlen;
-            if (body > (uint64_t)(end - q) - klen) goto bad;
+            if (body > (uint64_t)(end - (q + klen + k))) goto bad;
             if (ovf && (vlen == 0 || vlen > BURROW_MAX_VALUE_SIZE)) goto bad;
-            cells += (size_t)(q - (p + off)) + (size_t)klen + (size_t)body;
+            cells += (size_t)(q - (p + off)) + (size_t)klen + k + (size_t)body;
         } else {
             if (!(k = varint_get(q, end, &klen))) goto bad;
             q += k;

@@ -15,6 +15,7 @@
  * freed (pending group) -> free. A page allocated and freed inside the same
  * txn level goes straight back to the pool.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,17 @@ int pager_ensure_map(burrow_db *db, uint64_t npages)
     return 0;
 }
 
+/* ---- writing ------------------------------------------------------------ */
+
+int pager_write(burrow_db *db, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t w = db->os->pwrite(db->os->ctx, db->fd, buf, len, off);
+    if (w < 0) return diag_set((int)w, "write of %zu bytes at offset %llu failed", len, (unsigned long long)off);
+    if ((size_t)w != len)
+        return diag_set(-EIO, "short write: %zd of %zu bytes at offset %llu", w, len, (unsigned long long)off);
+    return 0;
+}
+
 /* ---- verified bitmaps (0: tree pages, 1: first pages of runs) ---------- */
 
 static _Atomic uint64_t *vb_word(burrow_db *db, int which, pgno_t pg, bool create)
@@ -120,8 +132,8 @@ void vbit_clear(burrow_db *db, pgno_t pg, uint64_t n)
 
 /* ---- reading committed pages ------------------------------------------ */
 
-int pager_read(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,
-               const uint8_t **out)
+int pager_read_slow(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,
+                    const uint8_t **out)
 {
     if (pg < 2 || pg >= npages)
         return diag_set(BURROW_ECORRUPT, "page %llu is outside the file's %llu pages",
@@ -268,15 +280,13 @@ static dirty *chain_find(const burrow_txn *t, pgno_t pg)
     return NULL;
 }
 
-int txn_page(burrow_txn *t, pgno_t pg, uint64_t expect_txnid, const uint8_t **out)
+int txn_page_dirty(burrow_txn *t, pgno_t pg, uint64_t expect_txnid, const uint8_t **out)
 {
-    if (!t->rdonly) {
-        dirty *d = chain_find(t, pg);
-        if (d) {
-            if (d->run) return diag_set(BURROW_ECORRUPT, "page %llu: tree page expected", (unsigned long long)pg);
-            *out = d->buf;
-            return 0;
-        }
+    dirty *d = chain_find(t, pg);
+    if (d) {
+        if (d->run) return diag_set(BURROW_ECORRUPT, "page %llu: tree page expected", (unsigned long long)pg);
+        *out = d->buf;
+        return 0;
     }
     return pager_read(t->db, t->map, t->snap.npages, pg, expect_txnid, out);
 }

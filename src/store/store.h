@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/endian.h"
 #include "base/err.h"
@@ -44,6 +45,36 @@ static inline unsigned page_frag(const uint8_t *p) { return le16_load(p + 30); }
 static inline unsigned page_slot(const uint8_t *p, unsigned i) { return le16_load(p + PAGE_HDR + 2 * i); }
 static inline uint64_t page_txnid(const uint8_t *p) { return le64_load(p + PH_TXNID); }
 static inline pgno_t page_pgno(const uint8_t *p) { return le64_load(p + PH_PGNO); }
+
+/* Varint decoder for verified pages (well formed by construction). */
+static inline const uint8_t *page_vget(const uint8_t *q, uint64_t *v)
+{
+    uint64_t x = 0;
+    unsigned shift = 0;
+    while (*q & 0x80) {
+        x |= (uint64_t)(*q++ & 0x7f) << shift;
+        shift += 7;
+    }
+    *v = x | (uint64_t)*q << shift;
+    return q + 1;
+}
+
+/* The key of cell i, without decoding the rest (the search's inner loop). */
+static inline const uint8_t *leaf_key_at(const uint8_t *p, unsigned i, size_t *klen)
+{
+    uint64_t k;
+    const uint8_t *q = page_vget(p + page_slot(p, i) + 1, &k);
+    *klen = (size_t)k;
+    return q;
+}
+
+static inline const uint8_t *branch_key_at(const uint8_t *p, unsigned i, size_t *klen)
+{
+    uint64_t k;
+    const uint8_t *q = page_vget(p + page_slot(p, i), &k);
+    *klen = (size_t)k;
+    return q;
+}
 
 /* A decoded leaf cell. Pointers into the page. */
 typedef struct lcell {
@@ -84,7 +115,22 @@ size_t leaf_cell_build(uint8_t *out, const void *key, size_t klen, const void *v
                        const uint8_t *ovref);
 size_t branch_cell_build(uint8_t *out, const void *key, size_t klen, pgno_t child, uint64_t txnid);
 void branch_set_child(uint8_t *p, unsigned i, pgno_t child, uint64_t txnid);
-int key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Byte-wise (memcmp) order, shorter first on a tie; 8 bytes at a time. */
+static inline int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    const uint8_t *x = a, *y = b;
+    size_t n = alen < blen ? alen : blen;
+    for (; n >= 8; n -= 8, x += 8, y += 8) {
+        uint64_t u, v;
+        memcpy(&u, x, 8);
+        memcpy(&v, y, 8);
+        if (u != v) return __builtin_bswap64(u) < __builtin_bswap64(v) ? -1 : 1;
+    }
+    for (; n; n--, x++, y++)
+        if (*x != *y) return *x < *y ? -1 : 1;
+    return alen < blen ? -1 : alen > blen;
+}
 
 /* ---- freelist.c ------------------------------------------------------- */
 
@@ -151,6 +197,7 @@ typedef struct snapshot {
     bucket_rec catalog;
     pgno_t fl_pgno;
     uint64_t fl_len, fl_pages, fl_sum, fl_txnid;
+    uint32_t flags; /* META_F_* */
 } snapshot;
 
 typedef struct mapping {
@@ -259,13 +306,33 @@ struct burrow_txn {
 /* ---- pager.c ----------------------------------------------------------- */
 
 int pager_map_init(burrow_db *db);
+/* pwrite all of buf; a short write is an error (-EIO). */
+int pager_write(burrow_db *db, const void *buf, size_t len, uint64_t off);
 void mapping_release(burrow_db *db, mapping *m);
 int pager_ensure_map(burrow_db *db, uint64_t npages);
 void vbit_clear(burrow_db *db, pgno_t pg, uint64_t n);
 /* Read-only access to a committed page through the map: bounds, checksum
  * (first touch), structure, and the txnid its parent expects. */
-int pager_read(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,
-               const uint8_t **out);
+int pager_read_slow(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,
+                    const uint8_t **out);
+static inline int pager_read(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg,
+                             uint64_t expect_txnid, const uint8_t **out)
+{
+    /* fast path: in range, already verified, written by the expected txn */
+    if (pg >= 2 && pg < npages) {
+        _Atomic uint64_t *chunk =
+            atomic_load_explicit(&db->vbits[0][pg >> VB_CHUNK_BITS], memory_order_acquire);
+        const uint8_t *p = m->base + (pg << db->pshift);
+        if (chunk &&
+            (atomic_load_explicit(&chunk[(pg & (((pgno_t)1 << VB_CHUNK_BITS) - 1)) >> 6],
+                                  memory_order_acquire) >> (pg & 63) & 1) &&
+            page_txnid(p) == expect_txnid) {
+            *out = p;
+            return 0;
+        }
+    }
+    return pager_read_slow(db, m, npages, pg, expect_txnid, out);
+}
 /* Overflow run bytes; verifies the run's checksum on first touch. */
 int pager_read_run(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t n,
                    uint64_t sum, const uint8_t **out);
@@ -277,7 +344,12 @@ void dirty_destroy(dirty_table *t);
 int pglist_push(pglist *l, pgno_t pg, uint64_t n);
 
 /* Page access in a txn: dirty pages first (up the nesting chain). */
-int txn_page(burrow_txn *t, pgno_t pg, uint64_t expect_txnid, const uint8_t **out);
+int txn_page_dirty(burrow_txn *t, pgno_t pg, uint64_t expect_txnid, const uint8_t **out);
+static inline int txn_page(burrow_txn *t, pgno_t pg, uint64_t expect_txnid, const uint8_t **out)
+{
+    if (!t->rdonly) return txn_page_dirty(t, pg, expect_txnid, out);
+    return pager_read(t->db, t->map, t->snap.npages, pg, expect_txnid, out);
+}
 int txn_run(burrow_txn *t, pgno_t pg, uint64_t n, uint64_t sum, const uint8_t **out);
 /* Allocate n fresh pages for this write txn. */
 int txn_alloc(burrow_txn *t, uint64_t n, pgno_t *out);

@@ -18,6 +18,7 @@
  * makes it durable. Open verifies the newest commit's pages (db.c), so a
  * torn commit is detected and the previous one used.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,8 +281,7 @@ static int write_pages(burrow_db *db, burrow_txn *t)
         if (!d->run) page_set_checksum(d->buf, P);
         vbit_clear(db, d->pgno, d->npages);
         if (d->run || i + 1 == n || v[i + 1]->pgno != d->pgno + 1 || v[i + 1]->run) {
-            ssize_t w = db->os->pwrite(db->os->ctx, db->fd, d->buf, d->npages * P, d->pgno * P);
-            if (w < 0) rc = diag_set((int)w, "write of page %llu failed", (unsigned long long)d->pgno);
+            rc = pager_write(db, d->buf, d->npages * P, d->pgno * P);
             i++;
             continue;
         }
@@ -297,9 +297,7 @@ static int write_pages(burrow_db *db, burrow_txn *t)
             m++;
             j++;
         }
-        ssize_t w = db->os->pwrite(db->os->ctx, db->fd, stage, m * P, first * P);
-        if (w < 0) rc = diag_set((int)w, "write of pages %llu..%llu failed", (unsigned long long)first,
-                                 (unsigned long long)(first + m - 1));
+        rc = pager_write(db, stage, m * P, first * P);
         i = j;
     }
     free(stage);
@@ -387,19 +385,37 @@ static int commit_top(burrow_txn *t)
     rc = write_pages(db, t);
     if (!rc) {
         vbit_clear(db, flpg, fln);
-        ssize_t w = db->os->pwrite(db->os->ctx, db->fd, flbuf, fln * P, flpg * P);
-        if (w < 0) rc = diag_set((int)w, "write of the freelist failed");
+        rc = pager_write(db, flbuf, fln * P, flpg * P);
     }
     free(flbuf);
     if (!rc) rc = pager_ensure_map(db, ns.npages);
     if (rc) return rc;
 
-    /* 4. the meta page: the point of no return */
+    /* 4. the meta page: the point of no return. A small FULL commit puts
+     * pages and meta under one fdatasync (open verifies it); a large one
+     * and NOMETA sync the pages first, so the meta never points at pages
+     * that might not be on disk. */
+    uint64_t written = fln;
+    for (size_t i = 0; i < t->dirty.cap; i++) written += t->dirty.slots[i].pgno ? t->dirty.slots[i].npages : 0;
+    bool one_sync = db->sync_mode == BURROW_SYNC_FULL && written <= ONE_SYNC_MAX_PAGES;
+    if (one_sync) ns.flags |= META_F_VERIFY;
     int slot = 1 - db->cur_slot;
-    if (db->sync_mode == BURROW_SYNC_NOMETA && (rc = db->os->sync(db->os->ctx, db->fd)))
+    if (db->sync_mode != BURROW_SYNC_NONE && !one_sync && (rc = db->os->sync(db->os->ctx, db->fd)))
         goto fatal;
+    /* keep the slot's old meta: if the sync fails, it goes back, so a
+     * commit reported as failed does not reappear after a reopen */
+    uint8_t old_meta[META_CHECKED_LEN];
+    ssize_t r = db->os->pread(db->os->ctx, db->fd, old_meta, sizeof old_meta, (uint64_t)slot * P);
+    if (r != (ssize_t)sizeof old_meta) {
+        rc = r < 0 ? (int)r : -EIO;
+        goto fatal;
+    }
     if ((rc = db_write_meta(db, &ns, slot))) goto fatal;
-    if (db->sync_mode == BURROW_SYNC_FULL && (rc = db->os->sync(db->os->ctx, db->fd))) goto fatal;
+    if (db->sync_mode == BURROW_SYNC_FULL && (rc = db->os->sync(db->os->ctx, db->fd))) {
+        if (pager_write(db, old_meta, sizeof old_meta, (uint64_t)slot * P) == 0)
+            (void)db->os->sync(db->os->ctx, db->fd);
+        goto fatal;
+    }
     return publish(db, &ns, slot);
 fatal:
     /* After a failed sync the kernel may have dropped the dirty pages: we can

@@ -1090,7 +1090,7 @@ static void print_report(FILE *o, engine_result *res, size_t nres) {
         int m = report_order[j];
         const metric *mt = &metrics[m];
         fprintf(o, "### %s\n\n%s\n\n", mt->title, mt->method);
-        fprintf(o, "| Engine | %s | %s%s |\n|---|---:|---%s|\n",
+        fprintf(o, "| Engine | %s | %s%s |\n|---|---:|---:%s|\n",
                 mt->unit == U_BYTES ? "bytes" : mt->unit_name,
                 mt->unit == U_BYTES ? "× raw" : mt->median ? "runs" : "vs LMDB",
                 mt->unit == U_BYTES || mt->median ? " | vs LMDB" : "",

@@ -19,6 +19,11 @@ trap 'rm -f "$log" "$log.md"' EXIT
 
 scripts/setup.sh --bench
 
+# The engine's revision as built (others commit in this tree meanwhile).
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | head -n 1)
+[ -n "$dirty" ] && rev="$rev plus uncommitted changes in src/ or include/"
+
 burrow_status="built from this tree"
 if ! make -C "$root" lib >"$log" 2>&1; then
     burrow_status="NOT measured: \`make lib\` failed:
@@ -62,9 +67,6 @@ pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 fs=$(df -T "$probe" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain -- src include 2>/dev/null | head -n 1)
-[ -n "$dirty" ] && rev="$rev plus uncommitted changes in src/ or include/"
 
 {
     echo "# Benchmarks"

@@ -407,7 +407,7 @@ static void test_snapshots_stable(void **state)
     publish(burrow_txn_id(t), count, hash);
     OK(burrow_txn_commit(t));
 
-    struct writer_arg wa = {tu_mix(seed + 1), tu_long() ? 20000 : 1000, model};
+    struct writer_arg wa = {tu_mix(seed + 1), tu_long() ? 30000 : 2500, model};
     struct reader_arg ra[NREADERS];
     pthread_t wt, rt[NREADERS];
     for (int i = 0; i < NREADERS; i++) {

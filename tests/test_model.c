@@ -916,7 +916,7 @@ static void test_model_random(void **state)
 {
     (void)state;
     uint64_t base = tu_seed();
-    unsigned rounds = tu_rounds(24, 300);
+    unsigned rounds = tu_rounds(40, 300);
     unsigned ops = tu_long() ? 20000 : 3000;
     for (unsigned i = 0; i < rounds; i++) run_round(i, base + i, ops, tmp_dir);
 }

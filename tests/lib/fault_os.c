@@ -78,6 +78,8 @@ struct fault_os {
     uint64_t fail_fired;
 
     fault_cut_policy policy;
+    fault_cut_filter filter;
+    void *filter_ctx;
 
     fo_file **files;
     size_t nfiles, files_cap;
@@ -567,6 +569,14 @@ void fault_os_set_cut_policy(fault_os *fo, const fault_cut_policy *p)
     pthread_mutex_unlock(&fo->mu);
 }
 
+void fault_os_set_cut_filter(fault_os *fo, fault_cut_filter fn, void *ctx)
+{
+    pthread_mutex_lock(&fo->mu);
+    fo->filter = fn;
+    fo->filter_ctx = ctx;
+    pthread_mutex_unlock(&fo->mu);
+}
+
 uint64_t fault_os_unsynced(const fault_os *fo)
 {
     uint64_t n = 0;
@@ -627,6 +637,21 @@ static int cut_file(fault_os *fo, fo_file *f, int keep_percent, enum fault_tear 
     for (size_t k = 0; k < f->nmuts && rc == 0; k++) {
         fo_mut *m = &f->muts[k];
         st->unsynced++;
+        if (fo->filter != NULL) {
+            int keep = fo->filter(fo->filter_ctx, m->off, m->kind == MUT_WRITE ? m->len : 0,
+                                  m->kind == MUT_TRUNCATE);
+            if (!keep) {
+                st->dropped++;
+                continue;
+            }
+            st->kept++;
+            if (m->kind == MUT_TRUNCATE) {
+                if (ftruncate(fd, (off_t)m->off) < 0) rc = -errno;
+            } else {
+                rc = full_pwrite(fd, m->data, (size_t)m->len, m->off);
+            }
+            continue;
+        }
         if (m->kind == MUT_TRUNCATE) {
             if (tu_chance(&fo->rng, (unsigned)keep_percent, 100)) {
                 st->kept++;

@@ -145,6 +145,13 @@ typedef struct fault_cut_policy {
 /* Default: keep_percent -1, FAULT_TEAR_RANDOM, tear_percent 50, per_sector 0. */
 void fault_os_set_cut_policy(fault_os *fo, const fault_cut_policy *p);
 
+/* Decide a power cut yourself: called for each unsynced mutation of each
+ * file, oldest first (off/len of a write; off = new size and len 0 for a
+ * truncate); return 1 to keep it whole, 0 to drop it. While a filter is set
+ * the policy above is not used. NULL removes it. */
+typedef int (*fault_cut_filter)(void *ctx, uint64_t off, uint64_t len, int is_truncate);
+void fault_os_set_cut_filter(fault_os *fo, fault_cut_filter fn, void *ctx);
+
 typedef struct fault_cut_stats {
     unsigned files;
     unsigned unsynced;   /* mutations that were not synced */

@@ -167,6 +167,13 @@ static void test_delete_forward(void **state) { (void)state; delete_order(0); }
 static void test_delete_backward(void **state) { (void)state; delete_order(1); }
 static void test_delete_random(void **state) { (void)state; delete_order(2); }
 
+static const char *tail6(int i)
+{
+    static char buf[16];
+    snprintf(buf, sizeof buf, "%06d", i % 1000000);
+    return buf;
+}
+
 static void test_max_keys_in_branches(void **state)
 {
     (void)state;
@@ -181,15 +188,15 @@ static void test_max_keys_in_branches(void **state)
     char *k = malloc(max + 1);
     memset(k, 'a', max);
     for (int i = 0; i < 600; i++) {
-        snprintf(k + max - 6, 7, "%06d", i);
+        memcpy(k + max - 6, tail6(i), 6);
         OK(burrow_put(t, b, k, max, "v", 1, 0));
     }
     commit_check(db, t);
     assert_true(stats(db, b).height >= 4);
     assert_int_equal(burrow_put(t = wtxn(db), b, k, max + 1, "v", 1, 0), BURROW_EKEYSIZE);
-    /* values of every size around the inline limit, on maximum-size keys */
+    /* deleting every other one merges and rebalances full-size separators */
     for (int i = 0; i < 600; i += 2) {
-        snprintf(k + max - 6, 7, "%06d", i);
+        memcpy(k + max - 6, tail6(i), 6);
         OK(burrow_del(t, b, k, max));
     }
     commit_check(db, t);
@@ -301,6 +308,39 @@ static void test_savepoint_gives_pages_back(void **state)
     OK(burrow_close(db));
 }
 
+/* Random keys and values of mixed sizes (short keys repeat, so overwrites
+ * happen too), checked after every 50 puts: splits, sharing with siblings
+ * and three-way splits meet cells of every size. */
+static void test_random_sizes(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed() ^ 0x5157);
+    uint32_t sizes[] = {256, 512, 1024};
+    for (int round = 0; round < 6; round++) {
+        burrow_db *db = fresh(sizes[round % 3]);
+        size_t maxk = burrow_max_key_size(db);
+        size_t kmax = round < 3 ? 4 : maxk;
+        burrow_txn *t = wtxn(db);
+        burrow_bucket b;
+        OK(burrow_bucket_open(t, "r", BURROW_CREATE, &b));
+        char k[1100], v[600];
+        memset(v, 'v', sizeof v);
+        for (int op = 0; op < 3000; op++) {
+            size_t kl = 1 + tu_below(&r, kmax);
+            for (size_t i = 0; i < kl; i++) k[i] = (char)('a' + tu_below(&r, 26));
+            size_t vl = tu_below(&r, 4) ? tu_below(&r, 40) : tu_below(&r, sizeof v);
+            OK(burrow_put(t, b, k, kl, v, vl, 0));
+            if (op % 50 == 49) {
+                commit_check(db, t);
+                t = wtxn(db);
+            }
+        }
+        commit_check(db, t);
+        OK(burrow_close(db));
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -331,6 +371,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_inline_overflow_boundary),
         cmocka_unit_test(test_space_is_reused),
         cmocka_unit_test(test_savepoint_gives_pages_back),
+        cmocka_unit_test(test_random_sizes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

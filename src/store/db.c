@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "store/store.h"
@@ -296,7 +298,7 @@ static int read_metas(burrow_db *db, uint64_t fsize, snapshot cand[2], int slots
  */
 static bool unfinished_init(burrow_db *db, uint64_t fsize, uint32_t psize)
 {
-    if (fsize >= 2 * (uint64_t)psize) return false;
+    if (fsize > 2 * (uint64_t)psize) return false;
     uint8_t *buf = malloc((size_t)fsize);
     if (!buf) return false;
     ssize_t r = db->os->pread(db->os->ctx, db->fd, buf, (size_t)fsize, 0);
@@ -323,6 +325,22 @@ static int open_file(burrow_db *db, const char *path, const burrow_options *o)
                         db->rdonly ? "" : " (or for reading)");
     if (rc) return diag_set(rc, "cannot lock '%s'", path);
     return 0;
+}
+
+/*
+ * Each process that opens the file for writing starts its txn ids past a
+ * random gap. A commit whose pages reached the disk but whose meta page did
+ * not leaves pages stamped with its id; without the gap, the next process
+ * would reuse that id, and if its own pages were then lost while its meta
+ * page survived, open would take the old pages for its own.
+ */
+static uint64_t txnid_gap(const burrow_db *db)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed[4] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)getpid(), (uint64_t)(uintptr_t)db};
+    uint64_t r = hash64(seed, sizeof seed, 0x6275727277);
+    return ((uint64_t)1 << 16) + (r & 0xffffffffu);
 }
 
 static void set_limits(burrow_db *db)
@@ -390,6 +408,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     db->map_reserve = (db->map_reserve + db->psize - 1) & ~((uint64_t)db->psize - 1);
     if ((rc = pager_map_init(db))) goto fail;
     db->last_txnid = cand[0].txnid;
+    if (!db->rdonly) db->last_txnid += txnid_gap(db);
     rc = BURROW_ECORRUPT;
     char first_err[512] = "";
     for (int i = 0; i < ncand && rc; i++) {

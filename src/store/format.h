@@ -33,6 +33,11 @@
  *   The child's txnid lets open verify the newest commit by walking only the
  *   pages it wrote (see db.c), so a commit needs a single fdatasync.
  *
+ * Transaction ids increase but are not consecutive: a process that opens
+ * the file for writing starts past a random gap (db.c, txnid_gap), so pages
+ * left by a commit whose meta never reached the disk can never pass for the
+ * pages of a later commit.
+ *
  * Meta page (pages 0 and 1; a commit writes the slot holding the older one):
  *   0..32  page header, kind PAGE_META, nkeys 0
  *  32  u8[8] magic "BURROWDB"

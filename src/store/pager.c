@@ -130,6 +130,14 @@ void vbit_clear(burrow_db *db, pgno_t pg, uint64_t n)
         }
 }
 
+void vbit_mark_written(burrow_db *db, pgno_t pg, uint64_t n, bool run)
+{
+    /* What the writer just wrote is valid by construction: mark it, so the
+     * next txn that copies it does not hash it again. */
+    vbit_clear(db, pg, n);
+    vb_set(db, run ? 1 : 0, pg);
+}
+
 /* ---- reading committed pages ------------------------------------------ */
 
 int pager_read_slow(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,

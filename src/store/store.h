@@ -311,6 +311,8 @@ int pager_write(burrow_db *db, const void *buf, size_t len, uint64_t off);
 void mapping_release(burrow_db *db, mapping *m);
 int pager_ensure_map(burrow_db *db, uint64_t npages);
 void vbit_clear(burrow_db *db, pgno_t pg, uint64_t n);
+/* After a successful write of a tree page (n = 1) or an overflow run. */
+void vbit_mark_written(burrow_db *db, pgno_t pg, uint64_t n, bool run);
 /* Read-only access to a committed page through the map: bounds, checksum
  * (first touch), structure, and the txnid its parent expects. */
 int pager_read_slow(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, uint64_t expect_txnid,

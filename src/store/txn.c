@@ -282,6 +282,7 @@ static int write_pages(burrow_db *db, burrow_txn *t)
         vbit_clear(db, d->pgno, d->npages);
         if (d->run || i + 1 == n || v[i + 1]->pgno != d->pgno + 1 || v[i + 1]->run) {
             rc = pager_write(db, d->buf, d->npages * P, d->pgno * P);
+            if (!rc) vbit_mark_written(db, d->pgno, d->npages, d->run);
             i++;
             continue;
         }
@@ -298,6 +299,7 @@ static int write_pages(burrow_db *db, burrow_txn *t)
             j++;
         }
         rc = pager_write(db, stage, m * P, first * P);
+        for (size_t x = i; !rc && x < j; x++) vbit_mark_written(db, v[x]->pgno, 1, false);
         i = j;
     }
     free(stage);
@@ -410,9 +412,11 @@ static int commit_top(burrow_txn *t)
         rc = r < 0 ? (int)r : -EIO;
         goto fatal;
     }
-    if ((rc = db_write_meta(db, &ns, slot))) goto fatal;
-    if (db->sync_mode == BURROW_SYNC_FULL && (rc = db->os->sync(db->os->ctx, db->fd))) {
-        if (pager_write(db, old_meta, sizeof old_meta, (uint64_t)slot * P) == 0)
+    if ((rc = db_write_meta(db, &ns, slot)) ||
+        (db->sync_mode == BURROW_SYNC_FULL && (rc = db->os->sync(db->os->ctx, db->fd)))) {
+        /* a short meta write can still leave a valid new meta (its tail is
+         * zeros), and a failed sync may still have written it */
+        if (pager_write(db, old_meta, sizeof old_meta, (uint64_t)slot * P) == 0 && db->sync_mode != BURROW_SYNC_NONE)
             (void)db->os->sync(db->os->ctx, db->fd);
         goto fatal;
     }
@@ -449,6 +453,10 @@ int burrow_txn_commit(burrow_txn *t)
     }
     if (t->parent) return commit_child(t);
     int rc = commit_top(t);
+    /* A failed commit may have left pages stamped with its txnid in the
+     * file; never hand that id out again, or a later commit's torn pages
+     * could be mistaken for its own at open. */
+    if (rc && db->last_txnid < t->txnid) db->last_txnid = t->txnid;
     if (rc && !db->fatal) {
         /* Nothing reached the meta page: the file still holds the previous
          * commit. Rebuild the free-space model from it. */

@@ -573,7 +573,10 @@ static void op_long_key(round *r)
     note(r, "put b%d with a key of max+1 = %zu bytes", bi, r->max_key + 1);
     CHECK_RC(r, burrow_put(ttx(r), r->h[bi], key, r->max_key + 1, "v", 1, 0), BURROW_EKEYSIZE,
              "put with a too-long key");
-    /* ...and one of exactly the maximum. */
+    /* ...and one of exactly the maximum (one of 64, so trees fill with them). */
+    char tail[16];
+    int tl = snprintf(tail, sizeof tail, "%u", (unsigned)tu_below(&r->rng, 64));
+    memcpy(key + r->max_key - (size_t)tl, tail, (size_t)tl);
     uint32_t vlen = pick_vlen(r);
     uint64_t vseed = tu_rand(&r->rng);
     ensure_vbuf(r, vlen);
@@ -817,9 +820,9 @@ static void step_in_txn(round *r)
     else if (p < 780) op_cursor_walk(r);
     else if (p < 810) op_cursor_across_writes(r);
     else if (p < 818) op_bulk_insert(r);
-    else if (p < (shrink ? 840u : 826u)) op_range_delete(r);
-    else if (p < 836) op_bucket(r);
-    else if (p < 840) op_long_key(r);
+    else if (p < 826) op_range_delete(r);
+    else if (p < 832) op_bucket(r);
+    else if (p < 844) op_long_key(r);
     else if (p < 870) {
         if (r->depth < MAXDEPTH) begin_child(r);
     } else if (p < 940) {

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -339,7 +340,7 @@ static void test_kill9(void **state)
     char *dir = tu_tmpdir("burrow-crash");
     assert_non_null(dir);
     char *path = tu_path(dir, "db.burrow");
-    unsigned rounds = tu_rounds(150, 3000);
+    unsigned rounds = tu_rounds(300, 5000);
     uint64_t t0 = tu_now_us();
 
     /* Create the file first: a kill during creation is another question. */
@@ -355,9 +356,13 @@ static void test_kill9(void **state)
         assert_int_equal(pipe(pfd), 0);
         fflush(stdout);
         fflush(stderr);
+        pid_t parent = getpid();
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            /* Never outlive the parent (a timeout may kill it mid-round). */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(98);
             /* cmocka's handlers would run the test runner on in the child */
             signal(SIGSEGV, SIG_DFL);
             signal(SIGBUS, SIG_DFL);

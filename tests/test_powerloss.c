@@ -25,6 +25,10 @@
  * goes. The power cut keeps, drops or tears each unsynced write (in a
  * quarter of the rounds each 512-byte sector on its own).
  *
+ * test_powerloss_txnid_reuse: chosen cuts (not random) that leave a failed
+ * commit's pages on disk, then keep only the meta page of the retry, which
+ * has the same txn id: the first attempt's pages must not be accepted.
+ *
  * test_powerloss_create: power lost while a new file is created and during
  * its first commit; the file must still open, pass the check, and keep an
  * acknowledged first commit.

@@ -216,6 +216,8 @@ static void db_free(burrow_db *db)
     free(db->names);
     fl_destroy(&db->fl);
     free(db->wscratch);
+    for (size_t i = 0; i < db->npool; i++) free(db->pool[i]);
+    free(db->pool);
     free(db->wcells);
     free(db->wsizes);
     free(db->stat_group_txnid);

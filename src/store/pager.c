@@ -256,10 +256,39 @@ void dirty_remove(dirty_table *t, pgno_t pg)
     }
 }
 
-void dirty_destroy(dirty_table *t)
+/* Page buffers of the writer are recycled: a batch of puts dirties
+ * thousands of pages, and malloc/free of each showed in profiles. */
+#define BUF_POOL_MAX 4096
+
+uint8_t *page_buf_get(burrow_db *db)
+{
+    if (db->npool) return db->pool[--db->npool];
+    return malloc(db->psize);
+}
+
+void dirty_buf_put(burrow_db *db, const dirty *d)
+{
+    if (!d->run && db->npool < BUF_POOL_MAX) {
+        if (db->npool == db->pool_cap) {
+            size_t cap = db->pool_cap ? db->pool_cap * 2 : 256;
+            uint8_t **v = realloc(db->pool, cap * sizeof *v);
+            if (!v) {
+                free(d->buf);
+                return;
+            }
+            db->pool = v;
+            db->pool_cap = cap;
+        }
+        db->pool[db->npool++] = d->buf;
+        return;
+    }
+    free(d->buf);
+}
+
+void dirty_destroy(burrow_db *db, dirty_table *t)
 {
     for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].pgno) free(t->slots[i].buf);
+        if (t->slots[i].pgno) dirty_buf_put(db, &t->slots[i]);
     free(t->slots);
     memset(t, 0, sizeof *t);
 }
@@ -341,7 +370,7 @@ int txn_free(burrow_txn *t, pgno_t pg, uint64_t n)
     dirty *d = dirty_find(&t->dirty, pg);
     if (d) {
         bool shadow = d->shadow;
-        free(d->buf);
+        dirty_buf_put(t->db, d);
         dirty_remove(&t->dirty, pg);
         if (!shadow) return writer_pool_free(t->db, pg, n);
     }
@@ -350,7 +379,7 @@ int txn_free(burrow_txn *t, pgno_t pg, uint64_t n)
 
 int txn_new_page(burrow_txn *t, unsigned kind, pgno_t *pg, uint8_t **out)
 {
-    uint8_t *buf = malloc(t->db->psize);
+    uint8_t *buf = page_buf_get(t->db);
     if (!buf) return diag_set(BURROW_ENOMEM, "out of memory");
     int rc = txn_alloc(t, 1, pg);
     if (!rc) rc = dirty_insert(&t->dirty, *pg, 1, buf, false, false);
@@ -372,7 +401,7 @@ int txn_touch(burrow_txn *t, pgno_t pg, uint64_t txnid, pgno_t *newpg, uint8_t *
         return 0;
     }
     uint32_t P = t->db->psize;
-    uint8_t *buf = malloc(P);
+    uint8_t *buf = page_buf_get(t->db);
     if (!buf) return diag_set(BURROW_ENOMEM, "out of memory");
     int rc;
     d = t->parent ? chain_find(t->parent, pg) : NULL;

@@ -244,6 +244,8 @@ struct burrow_db {
     freelist fl;                /* the writer's free-space model */
     pgno_t next_pgno;           /* writer: first page past the high-water mark */
     uint8_t *wscratch;          /* writer scratch: 2 pages + cell tables */
+    uint8_t **pool;             /* writer: recycled page buffers */
+    size_t npool, pool_cap;
     void **wcells;
     size_t *wsizes;
 
@@ -342,7 +344,9 @@ int pager_read_run(burrow_db *db, const mapping *m, uint64_t npages, pgno_t pg, 
 dirty *dirty_find(const dirty_table *t, pgno_t pg);
 int dirty_insert(dirty_table *t, pgno_t pg, uint64_t npages, uint8_t *buf, bool shadow, bool run);
 void dirty_remove(dirty_table *t, pgno_t pg);
-void dirty_destroy(dirty_table *t);
+void dirty_destroy(burrow_db *db, dirty_table *t);
+uint8_t *page_buf_get(burrow_db *db);
+void dirty_buf_put(burrow_db *db, const dirty *d);
 int pglist_push(pglist *l, pgno_t pg, uint64_t n);
 
 /* Page access in a txn: dirty pages first (up the nesting chain). */

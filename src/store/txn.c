@@ -184,7 +184,7 @@ int txn_writable(burrow_txn *t)
 static void txn_free_struct(burrow_txn *t)
 {
     atomic_fetch_sub(&t->db->live_txns, 1);
-    dirty_destroy(&t->dirty);
+    dirty_destroy(t->db, &t->dirty);
     free(t->frees.v);
     free(t->bk);
     free(t);
@@ -224,7 +224,7 @@ static int commit_child(burrow_txn *t)
         if (!d->pgno) continue;
         dirty *pd = dirty_find(&p->dirty, d->pgno);
         if (pd) {
-            free(pd->buf);
+            dirty_buf_put(t->db, pd);
             pd->buf = d->buf;
         } else {
             rc = dirty_insert(&p->dirty, d->pgno, d->npages, d->buf, d->shadow, d->run);
@@ -246,7 +246,7 @@ static int commit_child(burrow_txn *t)
     if (rc) p->failed = true; /* half merged: only abort is left */
     t->dirty.count = 0;
     for (size_t i = 0; i < t->dirty.cap; i++) /* leftovers after a failure */
-        if (t->dirty.slots[i].pgno) free(t->dirty.slots[i].buf);
+        if (t->dirty.slots[i].pgno) dirty_buf_put(t->db, &t->dirty.slots[i]);
     free(t->dirty.slots);
     t->dirty.slots = NULL;
     t->dirty.cap = 0;

@@ -48,21 +48,21 @@
 #include "burrow.h"
 #include "lib/testutil.h"
 
-#define WINDOW_ODD 12  /* commit i deletes the odd keys of commit i - 12 */
-#define WINDOW_ALL 40  /* ... and the rest of commit i - 40 */
+#define WINDOW_ODD 12 /* commit i deletes the odd keys of commit i - 12 */
+#define WINDOW_ALL 40 /* ... and the rest of commit i - 40 */
 #define BIG_MAX (20000 + 150000)
 
 static int verbose;
 static pid_t g_child = -1; /* killed before a failure is reported */
 
-#define FAIL(...)                                                                                 \
-    do {                                                                                         \
-        if (g_child > 0) {                                                                       \
-            kill(g_child, SIGKILL);                                                              \
-            waitpid(g_child, NULL, 0);                                                           \
-            g_child = -1;                                                                        \
-        }                                                                                        \
-        fail_msg(__VA_ARGS__);                                                                   \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        if (g_child > 0) {                                                                         \
+            kill(g_child, SIGKILL);                                                                \
+            waitpid(g_child, NULL, 0);                                                             \
+            g_child = -1;                                                                          \
+        }                                                                                          \
+        fail_msg(__VA_ARGS__);                                                                     \
     } while (0)
 
 /* ---- what commit i does ------------------------------------------------- */
@@ -140,8 +140,10 @@ static void child_main(const char *path, uint64_t start, int fd)
             burrow_val v;
             uint64_t last = 0;
             rc = burrow_get(t, h[1], "~last", 5, &v);
-            if (rc == 0 && v.size == 8) memcpy(&last, v.data, 8);
-            else if (rc != BURROW_ENOTFOUND) child_die(13, "get ~last", rc);
+            if (rc == 0 && v.size == 8)
+                memcpy(&last, v.data, 8);
+            else if (rc != BURROW_ENOTFOUND)
+                child_die(13, "get ~last", rc);
             if (last + 1 != start) {
                 fprintf(stderr, "crash child: ~last is %llu, expected %llu\n",
                         (unsigned long long)last, (unsigned long long)(start - 1));
@@ -180,7 +182,8 @@ static void child_main(const char *path, uint64_t start, int fd)
             burrow_txn *c = NULL;
             if ((rc = burrow_txn_begin(db, t, 0, &c)) != 0) child_die(19, "nested begin", rc);
             for (unsigned j = 0; j < 4; j++) {
-                size_t kl = (size_t)snprintf(key, sizeof key, "junk%llu-%u", (unsigned long long)i, j);
+                size_t kl =
+                    (size_t)snprintf(key, sizeof key, "junk%llu-%u", (unsigned long long)i, j);
                 memset(buf, 'j', 3000);
                 if ((rc = burrow_put(c, h[j % 2], key, kl, buf, 100 + 900 * j, 0)) != 0)
                     child_die(20, "nested put", rc);
@@ -203,7 +206,8 @@ static uint64_t verify(const char *path, const char *ctx, uint64_t acked)
     static unsigned char buf[BIG_MAX];
     burrow_db *db = NULL;
     int rc = burrow_open(path, NULL, &db);
-    if (rc != 0) fail_msg("%s: reopen after kill: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
+    if (rc != 0)
+        fail_msg("%s: reopen after kill: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
     rc = burrow_check(db);
     if (rc != 0)
         fail_msg("%s: burrow_check after kill: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
@@ -319,7 +323,7 @@ static int read_acks(int fd, uint64_t *acked, int timeout_ms)
         if (n != (ssize_t)sizeof v) FAIL("short read from the child's pipe (%zd)", n);
         if (v != *acked + 1)
             FAIL("the child acknowledged commit %llu after %llu", (unsigned long long)v,
-                     (unsigned long long)*acked);
+                 (unsigned long long)*acked);
         *acked = v;
         got++;
     }
@@ -398,9 +402,8 @@ static void test_kill9(void **state)
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             g_child = -1;
-            fail_msg("round %u: the child stopped acknowledging (%u of %u; %s %d)", round,
-                     got_acks, want_acks,
-                     WIFEXITED(status) ? "it exited with status" : "killed by signal",
+            fail_msg("round %u: the child stopped acknowledging (%u of %u; %s %d)", round, got_acks,
+                     want_acks, WIFEXITED(status) ? "it exited with status" : "killed by signal",
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         }
         if (check_lock) {
@@ -409,13 +412,13 @@ static void test_kill9(void **state)
             if (rc == 0) {
                 burrow_close(other);
                 FAIL("round %u: a second open for writing succeeded while the child holds "
-                         "the database",
-                         round);
+                     "the database",
+                     round);
             }
             if (rc != BURROW_ELOCKED) {
                 FAIL("round %u: a second open for writing returned %s (%d), expected "
-                         "BURROW_ELOCKED",
-                         round, burrow_strerror(rc), rc);
+                     "BURROW_ELOCKED",
+                     round, burrow_strerror(rc), rc);
             }
             lock_checks++;
         }
@@ -433,9 +436,10 @@ static void test_kill9(void **state)
         close(pfd[0]);
 
         char ctx[200];
-        snprintf(ctx, sizeof ctx, "round %u (started after commit %llu, %llu acknowledged, %s %llu us)",
-                 round, (unsigned long long)state_n, (unsigned long long)acked,
-                 by_time ? "killed after" : "killed after the acks and", (unsigned long long)delay_us);
+        snprintf(
+            ctx, sizeof ctx, "round %u (started after commit %llu, %llu acknowledged, %s %llu us)",
+            round, (unsigned long long)state_n, (unsigned long long)acked,
+            by_time ? "killed after" : "killed after the acks and", (unsigned long long)delay_us);
         uint64_t n = verify(path, ctx, acked);
         if (n == acked + 1) inflight_seen++;
         if (verbose) printf("%s: holds commit %llu\n", ctx, (unsigned long long)n);

@@ -71,8 +71,8 @@
 
 /* ---- the model --------------------------------------------------------- */
 
-#define NB 4   /* bucket slots, named b0..b3 */
-#define NK 1000 /* key ids per bucket */
+#define NB 4       /* bucket slots, named b0..b3 */
+#define NK 1000    /* key ids per bucket */
 #define KEY_HEAD 5 /* "k" and four digits */
 #define MAX_DEPTH 4
 
@@ -188,8 +188,8 @@ static int observed_matches(const observed *o, const model *m, char *why, size_t
                 return 0;
             }
             if (x->hash != slot_hash(y)) {
-                snprintf(why, whylen, "%s/k%04d has the wrong content (%u bytes)",
-                         bucket_names[b], k, y->len);
+                snprintf(why, whylen, "%s/k%04d has the wrong content (%u bytes)", bucket_names[b],
+                         k, y->len);
                 return 0;
             }
         }
@@ -313,15 +313,14 @@ typedef struct session {
 
 /* The outcome of running a workload through a possibly failing OS. */
 typedef struct run_result {
-    model acked;     /* last commit that returned 0 (or the start state) */
-    model prev;      /* the last acknowledged state that differs from acked */
-    model inflight;  /* the commit whose burrow_txn_commit failed */
+    model acked;    /* last commit that returned 0 (or the start state) */
+    model prev;     /* the last acknowledged state that differs from acked */
+    model inflight; /* the commit whose burrow_txn_commit failed */
     int have_inflight;
-    int commits;     /* acknowledged */
-    int failed;      /* a call failed (expected only after a crash/fault) */
-    char what[256];  /* the failed call */
+    int commits;    /* acknowledged */
+    int failed;     /* a call failed (expected only after a crash/fault) */
+    char what[256]; /* the failed call */
 } run_result;
-
 
 /* Everything a test holds, so a failed test (cmocka jumps out of it) still
  * releases it in the teardown: scratch models and open handles. */
@@ -333,7 +332,7 @@ typedef struct fixture {
     fault_os *fo;
     uint32_t page_size;
     size_t keycap;
-    uint64_t vseq; /* makes value seeds unique */
+    uint64_t vseq;  /* makes value seeds unique */
     session s;      /* the session under test */
     burrow_db *aux; /* a handle open for checking */
     model *m, *next, *cur;
@@ -402,15 +401,14 @@ static int session_handle(session *s, burrow_txn *t, int b, burrow_bucket *out)
     return 0;
 }
 
-
-#define CHECK_RC(expr, expect_rc)                                                              \
-    do {                                                                                       \
-        int rc_ = (expr);                                                                      \
-        if (rc_ != (expect_rc)) {                                                              \
-            snprintf(res->what, sizeof res->what, "%s -> %s (%d), expected %d: %s", #expr,     \
-                     burrow_strerror(rc_), rc_, (expect_rc), burrow_errmsg());                 \
-            goto failed;                                                                       \
-        }                                                                                      \
+#define CHECK_RC(expr, expect_rc)                                                                  \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != (expect_rc)) {                                                                  \
+            snprintf(res->what, sizeof res->what, "%s -> %s (%d), expected %d: %s", #expr,         \
+                     burrow_strerror(rc_), rc_, (expect_rc), burrow_errmsg());                     \
+            goto failed;                                                                           \
+        }                                                                                          \
     } while (0)
 
 /*
@@ -502,7 +500,8 @@ static void run_workload(fixture *f, session *s, const model *start, int ntxn, r
                         if (!same) {
                             /* Wrong data with rc 0 is a bug even after a crash. */
                             fail_msg("txn get of %s/k%04u returned %zu bytes that differ from the "
-                                     "model's %u", bucket_names[b], id, v.size, sl->len);
+                                     "model's %u",
+                                     bucket_names[b], id, v.size, sl->len);
                         }
                     }
                 }
@@ -576,7 +575,8 @@ static void reopen_and_observe(fixture *f, observed *o, const char *ctx)
     if (rc != 0) fail_msg("%s: reopen failed: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
     rc = burrow_check(db);
     if (rc != 0)
-        fail_msg("%s: burrow_check after reopen: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
+        fail_msg("%s: burrow_check after reopen: %s (%s)", ctx, burrow_strerror(rc),
+                 burrow_errmsg());
     char why[256];
     rc = observe(db, f->keycap, o, why, sizeof why);
     if (rc != 0) fail_msg("%s: reading the reopened database: %s", ctx, why);
@@ -616,7 +616,8 @@ static void new_file(fixture *f, uint32_t ps, model *m)
     open_options(&opt, ps, BURROW_SYNC_FULL, NULL);
     int rc = burrow_open(f->path, &opt, &f->aux);
     burrow_db *db = f->aux;
-    if (rc != 0) fail_msg("create (page size %u): %s (%s)", ps, burrow_strerror(rc), burrow_errmsg());
+    if (rc != 0)
+        fail_msg("create (page size %u): %s (%s)", ps, burrow_strerror(rc), burrow_errmsg());
     size_t mk = burrow_max_key_size(db);
     f->keycap = mk < 63 ? mk : 63;
     assert_true(f->keycap >= KEY_HEAD);
@@ -803,8 +804,8 @@ static void powerloss_rounds(fixture *f, unsigned rounds, int nometa_percent, ui
         snprintf(full_ctx, sizeof full_ctx,
                  "%s [stopped at: %s; %d commits acknowledged; power cut: %u unsynced, %u kept, "
                  "%u dropped, %u torn%s]",
-                 ctx, res->failed ? res->what : "-", res->commits, st.unsynced, st.kept,
-                 st.dropped, st.torn, pol.per_sector ? ", per sector" : "");
+                 ctx, res->failed ? res->what : "-", res->commits, st.unsynced, st.kept, st.dropped,
+                 st.torn, pol.per_sector ? ", per sector" : "");
         reopen_and_observe(f, obs, full_ctx);
 
         char why_acked[160], why_inflight[160] = "", why_prev[160] = "";
@@ -910,9 +911,10 @@ static void test_powerloss_create(void **state)
         snprintf(ctx, sizeof ctx,
                  "round %u (page size %u, crash after %llu mutations, open %s, commit %s; after "
                  "the cut the file has %lld bytes; %u unsynced, %u kept, %u dropped, %u torn%s)",
-                 round, f->page_size, (unsigned long long)crash_at, opened ? "returned 0" : "failed",
-                 acked ? "acknowledged" : "not acknowledged", size, st.unsynced, st.kept,
-                 st.dropped, st.torn, pol.per_sector ? ", per sector" : "");
+                 round, f->page_size, (unsigned long long)crash_at,
+                 opened ? "returned 0" : "failed", acked ? "acknowledged" : "not acknowledged",
+                 size, st.unsynced, st.kept, st.dropped, st.torn,
+                 pol.per_sector ? ", per sector" : "");
         if (verbose) printf("%s\n", ctx);
         burrow_options o2;
         open_options(&o2, f->page_size, BURROW_SYNC_FULL, NULL);
@@ -921,7 +923,8 @@ static void test_powerloss_create(void **state)
             fail_msg("%s: the file cannot be opened any more: %s (%s)", ctx, burrow_strerror(rc),
                      burrow_errmsg());
         rc = burrow_check(f->aux);
-        if (rc != 0) fail_msg("%s: burrow_check: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
+        if (rc != 0)
+            fail_msg("%s: burrow_check: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
         burrow_txn *t = NULL;
         assert_int_equal(burrow_txn_begin(f->aux, NULL, BURROW_TXN_RDONLY, &t), 0);
         burrow_bucket h;
@@ -1041,9 +1044,9 @@ static void test_powerloss_txnid_reuse(void **state)
         int n = (int)tu_range(&f->rng, 1, 6);
         for (int i = 0; i < n; i++) {
             ids[i] = (unsigned)tu_below(&f->rng, NK);
-            lens[i] = (uint32_t)(tu_chance(&f->rng, 1, 4) ? tu_range(&f->rng, f->page_size,
-                                                                     3 * f->page_size)
-                                                          : tu_range(&f->rng, 1, 60));
+            lens[i] = (uint32_t)(tu_chance(&f->rng, 1, 4)
+                                     ? tu_range(&f->rng, f->page_size, 3 * f->page_size)
+                                     : tu_range(&f->rng, 1, 60));
         }
         char ctx[200];
         snprintf(ctx, sizeof ctx, "trial %u (page size %u, %d keys)", trial, f->page_size, n);
@@ -1069,7 +1072,8 @@ static void test_powerloss_txnid_reuse(void **state)
         open_options(&opt, f->page_size, BURROW_SYNC_FULL, NULL);
         int rc = burrow_open(f->path, &opt, &f->aux);
         if (rc != 0)
-            fail_msg("%s: reopen after attempt 2: %s (%s)", ctx, burrow_strerror(rc), burrow_errmsg());
+            fail_msg("%s: reopen after attempt 2: %s (%s)", ctx, burrow_strerror(rc),
+                     burrow_errmsg());
         int rc_check = burrow_check(f->aux);
         rc = observe(f->aux, f->keycap, obs, why, sizeof why);
         (void)burrow_close(f->aux);
@@ -1176,7 +1180,8 @@ static void io_setup(fixture *f, uint32_t ps, model *m, session *s)
     open_options(&opt, ps, BURROW_SYNC_FULL, fault_os_table(f->fo));
     memset(s, 0, sizeof *s);
     int rc = burrow_open(f->path, &opt, &s->db);
-    if (rc != 0) fail_msg("open through the fault OS: %s (%s)", burrow_strerror(rc), burrow_errmsg());
+    if (rc != 0)
+        fail_msg("open through the fault OS: %s (%s)", burrow_strerror(rc), burrow_errmsg());
     /* make sure b0 and b1 exist (the initial workload may have dropped them) */
     assert_int_equal(burrow_txn_begin(s->db, NULL, 0, &t), 0);
     for (int b = 0; b < 2; b++) {
@@ -1196,7 +1201,8 @@ static void io_reopen_fault(fixture *f, session *s)
     open_options(&opt, f->page_size, BURROW_SYNC_FULL, fault_os_table(f->fo));
     memset(s, 0, sizeof *s);
     int rc = burrow_open(f->path, &opt, &s->db);
-    if (rc != 0) fail_msg("reopen through the fault OS: %s (%s)", burrow_strerror(rc), burrow_errmsg());
+    if (rc != 0)
+        fail_msg("reopen through the fault OS: %s (%s)", burrow_strerror(rc), burrow_errmsg());
 }
 
 /*

@@ -180,7 +180,8 @@ static unsigned char *read_pre(fault_os *fo, int fd, uint64_t off, uint64_t len,
     unsigned char *buf = xrealloc(NULL, (size_t)n);
     ssize_t got = fo->base->pread(fo->base->ctx, fd, buf, (size_t)n, off);
     if (got < 0) {
-        fprintf(stderr, "fault_os: cannot read the pre-image (fd %d): %s\n", fd, strerror((int)-got));
+        fprintf(stderr, "fault_os: cannot read the pre-image (fd %d): %s\n", fd,
+                strerror((int)-got));
         abort(); /* the test itself is broken: it must be able to undo */
     }
     if ((uint64_t)got < n) memset(buf + got, 0, (size_t)(n - (uint64_t)got));
@@ -369,8 +370,8 @@ static int fo_truncate(void *ctx, int fd, uint64_t size)
     if (rc == 0) fo->mutations++;
 out:
     if (fo->trace)
-        fprintf(stderr, "fault_os: truncate fd=%d size=%llu -> %d\n", fd,
-                (unsigned long long)size, rc);
+        fprintf(stderr, "fault_os: truncate fd=%d size=%llu -> %d\n", fd, (unsigned long long)size,
+                rc);
     pthread_mutex_unlock(&fo->mu);
     return rc;
 }
@@ -412,7 +413,8 @@ static int fo_munmap(void *ctx, void *addr, uint64_t len)
         }
     }
     if (rc == 0) rc = real;
-    if (fo->trace) fprintf(stderr, "fault_os: munmap len=%llu -> %d\n", (unsigned long long)len, rc);
+    if (fo->trace)
+        fprintf(stderr, "fault_os: munmap len=%llu -> %d\n", (unsigned long long)len, rc);
     pthread_mutex_unlock(&fo->mu);
     return rc;
 }
@@ -627,8 +629,7 @@ static int cut_file(fault_os *fo, fo_file *f, int keep_percent, enum fault_tear 
             if (rc == 0 && ftruncate(fd, (off_t)m->size_before) < 0) rc = -errno;
         } else {
             if (ftruncate(fd, (off_t)m->size_before) < 0) rc = -errno;
-            if (rc == 0 && m->pre_len > 0)
-                rc = full_pwrite(fd, m->pre, (size_t)m->pre_len, m->off);
+            if (rc == 0 && m->pre_len > 0) rc = full_pwrite(fd, m->pre, (size_t)m->pre_len, m->off);
         }
     }
     size_t last_write = (size_t)-1;
@@ -691,7 +692,8 @@ static int cut_file(fault_os *fo, fo_file *f, int keep_percent, enum fault_tear 
         if (k == last_write && tear != FAULT_TEAR_NONE &&
             tu_chance(&fo->rng, (unsigned)fo->policy.tear_percent, 100)) {
             enum fault_tear t = tear;
-            if (t == FAULT_TEAR_RANDOM) t = tu_chance(&fo->rng, 1, 2) ? FAULT_TEAR_SECTOR : FAULT_TEAR_BYTE;
+            if (t == FAULT_TEAR_RANDOM)
+                t = tu_chance(&fo->rng, 1, 2) ? FAULT_TEAR_SECTOR : FAULT_TEAR_BYTE;
             if (t == FAULT_TEAR_BYTE) {
                 n = tu_below(&fo->rng, m->len);
             } else {
@@ -739,8 +741,9 @@ int fault_os_power_cut(fault_os *fo, fault_cut_stats *st)
     fo->crashed = 0;
     fo->crash_armed = 0;
     if (fo->trace)
-        fprintf(stderr, "fault_os: power cut keep=%d%%: %u unsynced, %u kept, %u dropped, %u torn\n",
-                keep, st->unsynced, st->kept, st->dropped, st->torn);
+        fprintf(stderr,
+                "fault_os: power cut keep=%d%%: %u unsynced, %u kept, %u dropped, %u torn\n", keep,
+                st->unsynced, st->kept, st->dropped, st->torn);
     pthread_mutex_unlock(&fo->mu);
     return rc;
 }

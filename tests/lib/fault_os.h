@@ -111,8 +111,9 @@ int fault_os_crashed(const fault_os *fo);
 /* ---- injected failures ------------------------------------------------- */
 
 #define FAULT_STICKY 0x1u /* fail every matching call from then on */
-#define FAULT_SHORT 0x2u  /* pwrite only: write a random strict prefix (possibly
-                             empty) and return its length instead of failing */
+#define FAULT_SHORT                                                                                \
+    0x2u /* pwrite only: write a random strict prefix (possibly                                    \
+            empty) and return its length instead of failing */
 
 /* After skip more calls of op go through, the next one fails with err (a
  * negated errno, e.g. -EIO or -ENOSPC; ignored with FAULT_SHORT). One
@@ -132,10 +133,10 @@ enum fault_tear {
 };
 
 typedef struct fault_cut_policy {
-    int keep_percent;  /* chance each unsynced mutation survives, 0..100;
-                          -1 = pick 0, 25, 50, 75 or 100 at random per cut */
+    int keep_percent; /* chance each unsynced mutation survives, 0..100;
+                         -1 = pick 0, 25, 50, 75 or 100 at random per cut */
     enum fault_tear tear;
-    int tear_percent;  /* chance the kept last write is torn, 0..100 */
+    int tear_percent; /* chance the kept last write is torn, 0..100 */
     /* Harsher than the brief's model: every unsynced write is kept or
      * dropped per 512-byte sector (as a kernel writing back dirty pages in
      * any order, or a disk reordering sectors, would leave it). */
@@ -154,10 +155,10 @@ void fault_os_set_cut_filter(fault_os *fo, fault_cut_filter fn, void *ctx);
 
 typedef struct fault_cut_stats {
     unsigned files;
-    unsigned unsynced;   /* mutations that were not synced */
-    unsigned kept;       /* ... of which survived whole */
-    unsigned dropped;    /* ... were lost */
-    unsigned torn;       /* ... survived partly */
+    unsigned unsynced; /* mutations that were not synced */
+    unsigned kept;     /* ... of which survived whole */
+    unsigned dropped;  /* ... were lost */
+    unsigned torn;     /* ... survived partly */
 } fault_cut_stats;
 
 /* Simulate the power failing now: rewind every tracked file to its synced

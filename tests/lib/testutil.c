@@ -111,10 +111,7 @@ uint64_t tu_rand(tu_rng *r)
 
 uint64_t tu_below(tu_rng *r, uint64_t n) { return n == 0 ? 0 : tu_rand(r) % n; }
 
-uint64_t tu_range(tu_rng *r, uint64_t lo, uint64_t hi)
-{
-    return lo + tu_below(r, hi - lo + 1);
-}
+uint64_t tu_range(tu_rng *r, uint64_t lo, uint64_t hi) { return lo + tu_below(r, hi - lo + 1); }
 
 int tu_chance(tu_rng *r, unsigned num, unsigned den) { return tu_below(r, den) < num; }
 

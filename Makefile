@@ -75,8 +75,11 @@ example: $(BUILD)/examples/hello
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/burrow.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/libburrow.a $(BUILD)/libburrow.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/burrow.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(BUILD)/libburrow.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libburrow.so $(DESTDIR)$(PREFIX)/lib/libburrow.so.0.1.0
+	ln -sf libburrow.so.0.1.0 $(DESTDIR)$(PREFIX)/lib/libburrow.so.0
+	ln -sf libburrow.so.0 $(DESTDIR)$(PREFIX)/lib/libburrow.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' burrow.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/burrow.pc
 
 clean:
 	rm -rf build

@@ -41,7 +41,7 @@ extern "C" {
 #define BURROW_EVERSION (-30004)   /* file format version this build cannot read */
 #define BURROW_ENOTDB (-30005)     /* the file is not a BurrowDB database (bad magic) */
 #define BURROW_EINVAL (-30006)     /* invalid argument (detail in burrow_errmsg()) */
-#define BURROW_ELOCKED (-30007)    /* another process has the file open for writing */
+#define BURROW_ELOCKED (-30007)    /* the file is open for writing elsewhere (this process too) */
 #define BURROW_EREADONLY (-30008)  /* write attempted in a read-only txn or database */
 #define BURROW_EBUSY (-30009)      /* txn has an active child, or db has live txns */
 #define BURROW_EKEYSIZE (-30010)   /* key longer than burrow_max_key_size() */
@@ -119,7 +119,8 @@ enum burrow_sync_mode {
 
 typedef struct burrow_options {
     uint32_t page_size;  /* at creation: power of two, 256..32768; 0 = 4096.
-                            Ignored when opening an existing file. */
+                            An existing file keeps its own page size (the
+                            value must still be valid or 0). */
     int sync_mode;       /* enum burrow_sync_mode; default BURROW_SYNC_FULL */
     unsigned flags;      /* BURROW_RDONLY | BURROW_NOCREATE */
     int file_mode;       /* permissions of a new file; default 0644 */
@@ -165,11 +166,13 @@ size_t burrow_max_key_size(const burrow_db *db);
 int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_txn **out);
 
 /* Commit and free the txn (also on failure, after which nothing of it
- * is kept). For a read-only txn this is the same as abort. Cursors of the
- * txn must be closed first. */
+ * is kept). For a read-only txn this is the same as abort. Cursors still
+ * open on the txn become detached (see burrow_cursor_open). A write txn
+ * must be committed or aborted on the thread that began it. */
 int burrow_txn_commit(burrow_txn *txn);
 
-/* Abort and free the txn, its children and its cursors' positions. */
+/* Abort and free the txn and its live children; its open cursors become
+ * detached. Never fails. */
 void burrow_txn_abort(burrow_txn *txn);
 
 /* The snapshot id a txn reads (write txns: the id it will commit as). */
@@ -216,9 +219,12 @@ int burrow_del(burrow_txn *txn, burrow_bucket b, const void *key, size_t klen);
 
 /* ---- cursors ---------------------------------------------------------- */
 
-/* A cursor belongs to its txn and must be closed before the txn ends. It
- * stays valid across writes in its txn: after a write it repositions itself
- * by key. key/val outputs follow burrow_get's lifetime rules. */
+/* A cursor belongs to its txn. It stays valid across writes in its txn:
+ * after a write it repositions itself by key. key/val outputs follow
+ * burrow_get's lifetime rules. When the txn ends the cursor is detached:
+ * every call but burrow_cursor_close returns BURROW_EINVAL. The caller owns
+ * the cursor and frees it with burrow_cursor_close, before or after the txn
+ * ends. */
 int burrow_cursor_open(burrow_txn *txn, burrow_bucket b, burrow_cursor **out);
 void burrow_cursor_close(burrow_cursor *cur);
 
@@ -260,7 +266,8 @@ typedef struct burrow_db_stats {
     uint64_t meta_pages;      /* always 2 */
     uint64_t catalog_pages;   /* pages of the bucket catalog tree */
     uint64_t readers;         /* live read transactions */
-    uint64_t oldest_reader_lag_txns; /* last_txn - oldest live snapshot (0 if none) */
+    uint64_t oldest_reader_lag_txns; /* commits made since the oldest live snapshot
+                                        was taken (0 if no reader) */
     uint64_t oldest_reader_age_ms;   /* how long the oldest live reader has run */
     uint64_t reader_pinned_pages;    /* freed pages kept from reuse by readers */
 } burrow_db_stats;

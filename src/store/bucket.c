@@ -182,6 +182,7 @@ static int check_key(burrow_txn *t, const void *key, size_t klen)
 
 int burrow_get(burrow_txn *t, burrow_bucket b, const void *key, size_t klen, burrow_val *val)
 {
+    diag_clear();
     if (!t || !val) return diag_set(BURROW_EINVAL, "get: txn and val are required");
     bstate *bs;
     int rc = check_key(t, key, klen);

@@ -256,9 +256,10 @@ int burrow_db_stat(burrow_db *db, burrow_db_stats *out)
     diag_clear();
     if (!db || !out) return diag_set(BURROW_EINVAL, "db_stat: db and out are required");
     memset(out, 0, sizeof *out);
-    uint64_t oldest, start, nreaders;
-    reader_oldest(db, &oldest, &start, &nreaders);
+    uint64_t oldest, start, nreaders, seq;
+    reader_oldest(db, &oldest, &start, &nreaders, &seq);
     pthread_mutex_lock(&db->lock);
+    uint64_t commit_seq = db->commit_seq;
     snapshot s = db->cur;
     out->page_size = db->psize;
     out->page_count = s.npages;
@@ -275,7 +276,7 @@ int burrow_db_stat(burrow_db *db, burrow_db_stats *out)
     pthread_mutex_unlock(&db->lock);
     out->readers = nreaders;
     if (oldest != UINT64_MAX) {
-        out->oldest_reader_lag_txns = s.txnid > oldest ? s.txnid - oldest : 0;
+        out->oldest_reader_lag_txns = commit_seq > seq ? commit_seq - seq : 0;
         uint64_t now = clock_mono_ms();
         out->oldest_reader_age_ms = now > start ? now - start : 0;
     }

@@ -8,6 +8,8 @@
  *
  * States: UNPOSITIONED --first/last/seek--> ON_KEY --next/prev--> ON_KEY;
  * a step past either end returns BURROW_ENOTFOUND and stays on the key.
+ * When its txn ends (commit or abort) a cursor becomes DETACHED: every call
+ * but close returns BURROW_EINVAL, and close just frees it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,8 @@
 #include "store/store.h"
 
 struct burrow_cursor {
-    burrow_txn *txn;
+    burrow_txn *txn; /* NULL once detached */
+    burrow_cursor *next, *prev;
     burrow_bucket bucket;
     bt_path path;
     bool positioned;
@@ -36,7 +39,9 @@ int burrow_cursor_open(burrow_txn *t, burrow_bucket b, burrow_cursor **out)
     if (!c) return diag_set(BURROW_ENOMEM, "out of memory");
     c->txn = t;
     c->bucket = b;
-    t->ncursors++;
+    c->next = t->cursors;
+    if (t->cursors) t->cursors->prev = c;
+    t->cursors = c;
     *out = c;
     return 0;
 }
@@ -44,13 +49,30 @@ int burrow_cursor_open(burrow_txn *t, burrow_bucket b, burrow_cursor **out)
 void burrow_cursor_close(burrow_cursor *c)
 {
     if (!c) return;
-    c->txn->ncursors--;
+    if (c->txn) {
+        if (c->prev) c->prev->next = c->next;
+        else c->txn->cursors = c->next;
+        if (c->next) c->next->prev = c->prev;
+    }
     free(c->key);
     free(c);
 }
 
+void cursors_detach(burrow_txn *t)
+{
+    for (burrow_cursor *c = t->cursors, *n; c; c = n) {
+        n = c->next;
+        c->txn = NULL;
+        c->next = c->prev = NULL;
+        c->positioned = false;
+    }
+    t->cursors = NULL;
+}
+
 static int cur_state(burrow_cursor *c, bstate **bs)
 {
+    diag_clear();
+    if (!c->txn) return diag_set(BURROW_EINVAL, "cursor: its txn has ended");
     int rc = txn_bucket(c->txn, c->bucket, bs);
     if (rc) return rc;
     if (!(*bs)->exists) {
@@ -110,11 +132,13 @@ static int edge(burrow_cursor *c, bool last, burrow_val *key, burrow_val *val)
 
 int burrow_cursor_first(burrow_cursor *c, burrow_val *key, burrow_val *val)
 {
+    if (!c) return diag_set(BURROW_EINVAL, "cursor is NULL");
     return edge(c, false, key, val);
 }
 
 int burrow_cursor_last(burrow_cursor *c, burrow_val *key, burrow_val *val)
 {
+    if (!c) return diag_set(BURROW_EINVAL, "cursor is NULL");
     return edge(c, true, key, val);
 }
 
@@ -150,6 +174,7 @@ static int seek_ge(burrow_cursor *c, const bstate *bs, const void *k, size_t kle
 
 static int step(burrow_cursor *c, int dir, burrow_val *key, burrow_val *val)
 {
+    if (!c) return diag_set(BURROW_EINVAL, "cursor is NULL");
     if (!c->positioned) return edge(c, dir < 0, key, val);
     bstate *bs;
     int rc = cur_state(c, &bs);
@@ -182,6 +207,7 @@ int burrow_cursor_seek(burrow_cursor *c, const void *k, size_t klen, int mode, b
                        burrow_val *val)
 {
     if (!c || (!k && klen)) return diag_set(BURROW_EINVAL, "cursor_seek: bad arguments");
+    if (!c->txn) return diag_set(BURROW_EINVAL, "cursor: its txn has ended");
     if (mode != BURROW_SEEK_EXACT && mode != BURROW_SEEK_GE)
         return diag_set(BURROW_EINVAL, "cursor_seek: unknown mode %d", mode);
     if (klen > c->txn->db->max_key)

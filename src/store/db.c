@@ -365,6 +365,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
         if (!o.page_size) o.page_size = PAGE_DEFAULT_SIZE;
         if (!o.map_reserve) o.map_reserve = (uint64_t)1 << 40;
     }
+    /* checked before the file is touched, so a bad value creates nothing */
     if (o.page_size < PAGE_MIN_SIZE || o.page_size > PAGE_MAX_SIZE || (o.page_size & (o.page_size - 1)))
         return diag_set(BURROW_EINVAL, "page size %u: must be a power of two in %u..%u", o.page_size,
                         PAGE_MIN_SIZE, PAGE_MAX_SIZE);
@@ -399,6 +400,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
             rc = diag_set(BURROW_ENOTDB, "'%s' is empty", path);
             goto fail;
         }
+
         db->psize = o.page_size;
         if ((rc = init_file(db))) goto fail;
         fsize = 2 * (uint64_t)db->psize;

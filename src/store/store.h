@@ -209,6 +209,7 @@ typedef struct mapping {
 typedef struct reader_slot {
     _Atomic uint64_t txnid; /* snapshot read; 0 = slot free */
     _Atomic uint64_t start_ms;
+    _Atomic uint64_t seq;   /* db->commit_seq when the snapshot was taken */
 } reader_slot;
 
 #define READER_CHUNK 64
@@ -237,6 +238,7 @@ struct burrow_db {
     snapshot cur;
     int cur_slot;           /* meta slot holding cur */
     uint64_t last_txnid;    /* highest txnid ever seen in a meta; ids are never reused */
+    uint64_t commit_seq;    /* commits published by this handle (reader lag) */
     mapping *map;
     _Atomic(_Atomic uint64_t *) vbits[2][VB_CHUNKS]; /* [0] tree pages, [1] runs */
 
@@ -294,7 +296,7 @@ struct burrow_txn {
     burrow_txn *parent, *child;
     bool rdonly;
     bool failed;
-    int ncursors;
+    struct burrow_cursor *cursors; /* open cursors, detached when the txn ends */
     uint64_t txnid;
     snapshot snap;
     mapping *map;
@@ -397,11 +399,16 @@ int bt_del(burrow_txn *t, bstate *bs, const void *key, size_t klen);
 /* Free every page of a tree (bucket drop). */
 int bt_free_tree(burrow_txn *t, const bucket_rec *r);
 
+/* ---- cursor.c ---------------------------------------------------------- */
+
+/* The txn is ending: its cursors stay allocated but become unusable. */
+void cursors_detach(burrow_txn *t);
+
 /* ---- txn.c / bucket.c -------------------------------------------------- */
 
 int txn_bucket(burrow_txn *t, burrow_bucket b, bstate **out);
 int txn_writable(burrow_txn *t);
-void reader_oldest(burrow_db *db, uint64_t *txnid, uint64_t *start_ms, uint64_t *count);
+void reader_oldest(burrow_db *db, uint64_t *txnid, uint64_t *start_ms, uint64_t *count, uint64_t *seq);
 int writer_load_freelist(burrow_db *db, const snapshot *s);
 
 /* ---- db.c -------------------------------------------------------------- */

@@ -30,12 +30,14 @@
 
 static reader_slot *reader_acquire(burrow_db *db, uint64_t txnid)
 {
+    /* called with db->lock held */
     for (reader_chunk *c = &db->readers;;) {
         for (int i = 0; i < READER_CHUNK; i++) {
             uint64_t expected = 0;
             if (atomic_load_explicit(&c->slot[i].txnid, memory_order_relaxed) == 0 &&
                 atomic_compare_exchange_strong(&c->slot[i].txnid, &expected, txnid)) {
                 atomic_store(&c->slot[i].start_ms, clock_mono_ms());
+                atomic_store(&c->slot[i].seq, db->commit_seq);
                 return &c->slot[i];
             }
         }
@@ -55,21 +57,24 @@ static reader_slot *reader_acquire(burrow_db *db, uint64_t txnid)
     }
 }
 
-void reader_oldest(burrow_db *db, uint64_t *txnid, uint64_t *start_ms, uint64_t *count)
+void reader_oldest(burrow_db *db, uint64_t *txnid, uint64_t *start_ms, uint64_t *count, uint64_t *seq)
 {
-    uint64_t oldest = UINT64_MAX, start = UINT64_MAX, n = 0;
+    uint64_t oldest = UINT64_MAX, start = UINT64_MAX, n = 0, oseq = UINT64_MAX;
     for (reader_chunk *c = &db->readers; c; c = atomic_load(&c->next))
         for (int i = 0; i < READER_CHUNK; i++) {
             uint64_t t = atomic_load(&c->slot[i].txnid);
             if (!t) continue;
             n++;
             if (t < oldest) oldest = t;
+            uint64_t q = atomic_load(&c->slot[i].seq);
+            if (q < oseq) oseq = q;
             uint64_t s = atomic_load(&c->slot[i].start_ms);
             if (s && s < start) start = s;
         }
     *txnid = oldest;
     if (start_ms) *start_ms = start;
     if (count) *count = n;
+    if (seq) *seq = oseq;
 }
 
 /* ---- begin ------------------------------------------------------------------ */
@@ -88,6 +93,7 @@ int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_t
 {
     diag_clear();
     if (!db || !out) return diag_set(BURROW_EINVAL, "txn_begin: db and out are required");
+    if (flags & ~BURROW_TXN_RDONLY) return diag_set(BURROW_EINVAL, "txn_begin: unknown flags 0x%x", flags);
     bool rdonly = flags & BURROW_TXN_RDONLY;
     if (parent) {
         if (parent->db != db || parent->rdonly || rdonly)
@@ -143,7 +149,7 @@ int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_t
         pthread_mutex_unlock(&db->lock);
         t->txnid = db->last_txnid + 1;
         uint64_t oldest;
-        reader_oldest(db, &oldest, NULL, NULL);
+        reader_oldest(db, &oldest, NULL, NULL, NULL);
         uint64_t upto = t->snap.txnid - 1;
         if (oldest < upto) upto = oldest;
         rc = fl_release(&db->fl, upto);
@@ -195,6 +201,7 @@ void burrow_txn_abort(burrow_txn *t)
     if (!t) return;
     burrow_db *db = t->db;
     if (t->child) burrow_txn_abort(t->child);
+    cursors_detach(t);
     if (t->rdonly) {
         atomic_store(&t->slot->txnid, 0);
         mapping_release(db, t->map);
@@ -208,11 +215,14 @@ void burrow_txn_abort(burrow_txn *t)
     }
     if (t->parent) {
         t->parent->child = NULL;
-    } else {
-        mapping_release(db, t->map);
-        pthread_mutex_unlock(&db->write_lock);
+        txn_free_struct(t);
+        return;
     }
+    /* everything the writer owns (the buffer pool too) is released before
+     * the next writer may start */
+    mapping_release(db, t->map);
     txn_free_struct(t);
+    pthread_mutex_unlock(&db->write_lock);
 }
 
 static int commit_child(burrow_txn *t)
@@ -322,6 +332,7 @@ static int publish(burrow_db *db, const snapshot *s, int slot)
     db->cur = *s;
     db->cur_slot = slot;
     db->last_txnid = s->txnid;
+    db->commit_seq++;
     db->stat_free = db->fl.free_pages;
     db->stat_pending = db->fl.pending_pages;
     db->stat_fl_pages = s->fl_pgno ? s->fl_pages : 0;
@@ -443,14 +454,11 @@ int burrow_txn_commit(burrow_txn *t)
         burrow_txn_abort(t);
         return diag_set(BURROW_EBUSY, "txn had a live child; both were aborted");
     }
-    if (t->ncursors) {
-        burrow_txn_abort(t);
-        return diag_set(BURROW_EBUSY, "txn had open cursors; it was aborted");
-    }
     if (t->failed) {
         burrow_txn_abort(t);
         return diag_set(BURROW_ETXNDONE, "txn had failed; it was aborted");
     }
+    cursors_detach(t);
     if (t->parent) return commit_child(t);
     int rc = commit_top(t);
     /* A failed commit may have left pages stamped with its txnid in the

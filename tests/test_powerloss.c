@@ -31,7 +31,8 @@
  *
  * test_powerloss_create: power lost while a new file is created and during
  * its first commit; the file must still open, pass the check, and keep an
- * acknowledged first commit.
+ * acknowledged first commit (a byte-level tear that leaves less than the
+ * magic number may be refused as a foreign file: BURROW_ENOTDB).
  *
  * The I/O-error tests: a pwrite (EIO, ENOSPC, short), sync (EIO) or
  * truncate (ENOSPC) failing at every position inside a commit must make
@@ -866,7 +867,7 @@ static void test_powerloss_create(void **state)
     tu_rng_seed(&f->rng, tu_seed() ^ 0x6666);
     f->fo = fault_os_new(NULL, tu_rand(&f->rng));
     unsigned rounds = tu_rounds(200, 5000);
-    unsigned cut_in_open = 0;
+    unsigned cut_in_open = 0, refused_foreign = 0;
     for (unsigned round = 0; round < rounds; round++) {
         unlink(f->path);
         f->page_size = random_page_size(&f->rng);
@@ -919,6 +920,13 @@ static void test_powerloss_create(void **state)
         burrow_options o2;
         open_options(&o2, f->page_size, BURROW_SYNC_FULL, NULL);
         rc = burrow_open(f->path, &o2, &f->aux);
+        if (rc == BURROW_ENOTDB && size > 0 && size < 40 && !opened) {
+            /* A tear inside the first 40 bytes (only possible with byte-level
+             * tearing) leaves no magic: such a file cannot be told from a
+             * foreign one, and refusing to overwrite it is right. */
+            refused_foreign++;
+            continue;
+        }
         if (rc != 0)
             fail_msg("%s: the file cannot be opened any more: %s (%s)", ctx, burrow_strerror(rc),
                      burrow_errmsg());
@@ -940,7 +948,9 @@ static void test_powerloss_create(void **state)
         f->aux = NULL;
         assert_int_equal(rc, 0);
     }
-    printf("%u rounds, %u with the power cut inside burrow_open\n", rounds, cut_in_open);
+    printf("%u rounds, %u with the power cut inside burrow_open (%u left less than the magic "
+           "number and were refused as foreign files)\n",
+           rounds, cut_in_open, refused_foreign);
 }
 
 /*

@@ -318,6 +318,37 @@ static int insert_at(burrow_txn *t, bstate *bs, bt_path *path, int level, unsign
                      const uint8_t *cell, size_t len);
 static int touch_path(burrow_txn *t, bstate *bs, bt_path *path);
 
+/* Gather the cells of pages a and b (b's first cell in a branch gets the
+ * separator key from the parent) into the writer's cell table. */
+static unsigned gather_pair(burrow_db *db, const uint8_t *a, const uint8_t *b, const uint8_t *sep,
+                            size_t seplen, uint8_t *sepcell)
+{
+    uint32_t P = db->psize;
+    uint8_t *tmp = db->wscratch;
+    memcpy(tmp, a, P);
+    memcpy(tmp + P, b, P);
+    uint8_t **cells = (uint8_t **)db->wcells;
+    size_t *sizes = db->wsizes;
+    unsigned N = 0, na = page_nkeys(tmp), nb = page_nkeys(tmp + P);
+    bool branch = page_kind(a) == PAGE_BRANCH;
+    for (unsigned i = 0; i < na; i++, N++) {
+        cells[N] = tmp + page_slot(tmp, i);
+        sizes[N] = cell_size_at(tmp, i);
+    }
+    for (unsigned i = 0; i < nb; i++, N++) {
+        if (branch && i == 0) {
+            bcell bc;
+            branch_cell_at(tmp + P, 0, &bc);
+            sizes[N] = branch_cell_build(sepcell, sep, seplen, bc.child, bc.child_txnid);
+            cells[N] = sepcell;
+        } else {
+            cells[N] = tmp + P + page_slot(tmp + P, i);
+            sizes[N] = cell_size_at(tmp + P, i);
+        }
+    }
+    return N;
+}
+
 static bool fits(const size_t *sizes, unsigned from, unsigned to, size_t space)
 {
     size_t b = 0;
@@ -375,28 +406,19 @@ static int share_with_sibling(burrow_txn *t, bstate *bs, bt_path *path, int leve
     uint8_t *L = side < 0 ? sw : p, *R = side < 0 ? p : sw;
     pgno_t Lpg = side < 0 ? spg : path->pg[level], Rpg = side < 0 ? path->pg[level] : spg;
 
-    /* gather the left page's cells, then the right page's, the new one in place */
-    uint8_t *tmp = db->wscratch;
-    memcpy(tmp, L, P);
-    memcpy(tmp + P, R, P);
+    /* the cells of both pages in order, then the new one in its place */
     uint8_t **cells = (uint8_t **)db->wcells;
     size_t *sizes = db->wsizes;
-    unsigned N = 0, nl = page_nkeys(tmp), nr = page_nkeys(tmp + P);
+    unsigned nl = page_nkeys(L);
+    unsigned N = gather_pair(db, L, R, NULL, 0, NULL);
     unsigned at = side < 0 ? nl + idx : idx;
+    memmove(cells + at + 1, cells + at, (N - at) * sizeof *cells);
+    memmove(sizes + at + 1, sizes + at, (N - at) * sizeof *sizes);
+    cells[at] = (uint8_t *)cell;
+    sizes[at] = len;
+    N++;
     size_t bytes = 0;
-    for (unsigned i = 0, j = 0; i < nl + nr + 1; i++, N++) {
-        if (i == at) {
-            cells[N] = (uint8_t *)cell;
-            sizes[N] = len;
-        } else {
-            const uint8_t *src = j < nl ? tmp : tmp + P;
-            unsigned k = j < nl ? j : j - nl;
-            cells[N] = (uint8_t *)src + page_slot(src, k);
-            sizes[N] = cell_size_at(src, k);
-            j++;
-        }
-        bytes += sizes[N] + 2;
-    }
+    for (unsigned i = 0; i < N; i++) bytes += sizes[i] + 2;
     unsigned cut[2];
     if (!three) {
         /* a large cell in the middle can make an even split impossible */
@@ -604,37 +626,6 @@ int bt_put(burrow_txn *t, bstate *bs, const void *key, size_t klen, const void *
 }
 
 /* ---- delete ---------------------------------------------------------------- */
-
-/* Gather the cells of pages a and b (b's first cell in a branch gets the
- * separator key from the parent) into the writer's cell table. */
-static unsigned gather_pair(burrow_db *db, const uint8_t *a, const uint8_t *b, const uint8_t *sep,
-                            size_t seplen, uint8_t *sepcell)
-{
-    uint32_t P = db->psize;
-    uint8_t *tmp = db->wscratch;
-    memcpy(tmp, a, P);
-    memcpy(tmp + P, b, P);
-    uint8_t **cells = (uint8_t **)db->wcells;
-    size_t *sizes = db->wsizes;
-    unsigned N = 0, na = page_nkeys(tmp), nb = page_nkeys(tmp + P);
-    bool branch = page_kind(a) == PAGE_BRANCH;
-    for (unsigned i = 0; i < na; i++, N++) {
-        cells[N] = tmp + page_slot(tmp, i);
-        sizes[N] = cell_size_at(tmp, i);
-    }
-    for (unsigned i = 0; i < nb; i++, N++) {
-        if (branch && i == 0) {
-            bcell bc;
-            branch_cell_at(tmp + P, 0, &bc);
-            sizes[N] = branch_cell_build(sepcell, sep, seplen, bc.child, bc.child_txnid);
-            cells[N] = sepcell;
-        } else {
-            cells[N] = tmp + P + page_slot(tmp + P, i);
-            sizes[N] = cell_size_at(tmp + P, i);
-        }
-    }
-    return N;
-}
 
 static int rebalance(burrow_txn *t, bstate *bs, bt_path *path, int level)
 {

@@ -22,28 +22,15 @@ void page_init(uint8_t *p, uint32_t psize, pgno_t pgno, uint64_t txnid, unsigned
     le16_store(p + 30, 0);
 }
 
-/* Decoders for verified pages: varints are known to be well formed. */
-static inline const uint8_t *vget(const uint8_t *q, uint64_t *v)
-{
-    uint64_t x = 0;
-    unsigned shift = 0;
-    while (*q & 0x80) {
-        x |= (uint64_t)(*q++ & 0x7f) << shift;
-        shift += 7;
-    }
-    *v = x | (uint64_t)*q << shift;
-    return q + 1;
-}
-
 void leaf_cell_decode(const uint8_t *q, lcell *c)
 {
     const uint8_t *s = q;
     uint64_t klen, vlen;
     uint8_t flags = *q++;
-    q = vget(q, &klen);
+    q = page_vget(q, &klen);
     c->key = q;
     c->klen = (size_t)klen;
-    q = vget(q + klen, &vlen);
+    q = page_vget(q + klen, &vlen);
     c->vlen = vlen;
     c->val = q;
     c->overflow = flags & CELL_OVERFLOW;
@@ -54,7 +41,7 @@ void branch_cell_decode(const uint8_t *q, bcell *c)
 {
     const uint8_t *s = q;
     uint64_t klen;
-    q = vget(q, &klen);
+    q = page_vget(q, &klen);
     c->key = q;
     c->klen = (size_t)klen;
     c->child = le64_load(q + klen);

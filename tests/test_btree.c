@@ -116,7 +116,7 @@ static void test_sequential_fill_is_dense(void **state)
     for (int i = 0; i < 5000; i++) OK(burrow_put(t, b, k, keyn(k, i), v, sizeof v, 0));
     commit_check(db, t);
     burrow_bucket_stats s = stats(db, b);
-    /* a cell is 1+1+1+9+40 = 52 bytes + 2 of slot: 18 fit in 992 bytes. An
+    /* a cell is 1+9+1+40 = 51 bytes + 2 of slot: 18 fit in 992 bytes. An
      * append-aware split keeps leaves full; a plain half split would need
      * about twice as many. */
     uint64_t ideal = (5000 + 17) / 18;
@@ -211,15 +211,15 @@ static void test_inline_overflow_boundary(void **state)
     burrow_txn *t = wtxn(db);
     burrow_bucket b;
     OK(burrow_bucket_open(t, "v", BURROW_CREATE, &b));
-    /* max cell = (512 - 32) / 4 = 120 bytes; a cell is 1 + 1 + 1 + 4 + vlen
-     * for a 4-byte key and vlen < 128: inline up to 113 bytes */
+    /* max cell = (512 - 32) / 4 = 120 bytes; a cell is 1 + 4 + 1 + vlen
+     * for a 4-byte key and vlen < 128: inline up to 114 bytes */
     uint8_t val[2000];
     for (int i = 0; i < (int)sizeof val; i++) val[i] = (uint8_t)(i * 7);
-    OK(burrow_put(t, b, "in__", 4, val, 113, 0));
+    OK(burrow_put(t, b, "in__", 4, val, 114, 0));
     commit_check(db, t);
     assert_int_equal(stats(db, b).overflow_pages, 0);
     t = wtxn(db);
-    OK(burrow_put(t, b, "out_", 4, val, 114, 0));
+    OK(burrow_put(t, b, "out_", 4, val, 115, 0));
     commit_check(db, t);
     assert_int_equal(stats(db, b).overflow_pages, 1);
     /* a run of exactly one page, and one byte more */
@@ -234,8 +234,8 @@ static void test_inline_overflow_boundary(void **state)
     assert_int_equal(v.size, 513);
     assert_memory_equal(v.data, val, 513);
     OK(burrow_get(t, b, "in__", 4, &v));
-    assert_int_equal(v.size, 113);
-    assert_memory_equal(v.data, val, 113);
+    assert_int_equal(v.size, 114);
+    assert_memory_equal(v.data, val, 114);
     burrow_txn_abort(t);
     /* shrinking an overflow value back inline frees its run */
     t = wtxn(db);

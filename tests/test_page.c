@@ -66,7 +66,7 @@ static void test_cells_roundtrip(void **state)
         assert_memory_equal(c.key, k, 6);
         assert_int_equal(c.vlen, 20);
         assert_false(c.overflow);
-        assert_int_equal(c.size, 1 + 1 + 1 + 6 + 20);
+        assert_int_equal(c.size, 1 + 6 + 1 + 20); /* klen|flag, key, vlen, value */
     }
     /* branch cells: cell 0 has no key */
     uint8_t b[P], cell[64];
@@ -109,7 +109,7 @@ static void test_room_and_compaction(void **state)
         if (!page_insert(p, P, page_nkeys(p), cell, len)) break;
         added++;
     }
-    assert_true(page_room(p) < 1 + 1 + 1 + 5 + 20 + 2);
+    assert_true(page_room(p) < 1 + 5 + 1 + 20 + 2);
     page_compact(p, P, scratch);
     assert_int_equal(page_frag(p), 0);
     page_set_checksum(p, P);
@@ -164,7 +164,7 @@ static void test_verify_rejects_damage(void **state)
 
     memcpy(p, good, P); /* a value length running off the page */
     unsigned off = page_slot(p, 5);
-    p[off + 1 + 1 + 6] = 0x7f; /* flags, klen, 6 key bytes, then vlen */
+    p[off + 1 + 6] = 0x7f; /* klen|flag, 6 key bytes, then vlen */
     page_set_checksum(p, P);
     assert_int_equal(page_verify(p, P, 7), BURROW_ECORRUPT);
 

@@ -393,7 +393,7 @@ static int share_with_sibling(burrow_txn *t, bstate *bs, bt_path *path, int leve
         if ((rc = txn_page(t, sc.child, sc.child_txnid, &sp))) return rc;
         /* share only if both end at most 31/32 full, else the next insert
          * would have to share again at once */
-        if (page_used(sp, P) + total <= 2 * space - space / 16) side = s;
+        if (page_used(sp, P) + total <= 2 * space - space / 32) side = s;
     }
     bool three = !side;
     if (three) side = pidx + 1 < pn ? 1 : -1;
@@ -589,7 +589,7 @@ int bt_put(burrow_txn *t, bstate *bs, const void *key, size_t klen, const void *
     t->failed = true;
     uint8_t cell[CELL_BUF];
     size_t len;
-    size_t inline_size = 1 + varint_size(klen) + varint_size(vlen) + klen + vlen;
+    size_t inline_size = varint_size((uint64_t)klen << 1) + varint_size(vlen) + klen + vlen;
     if (inline_size > db->max_cell) {
         uint8_t ref[OVERFLOW_REF_SIZE];
         if ((rc = put_overflow(t, val, vlen, ref))) return rc;

@@ -20,9 +20,9 @@
  *  ... free space ... cells (any order) up to P
  *
  * Leaf cell:
- *   u8 flags (bit 0: value is in an overflow run), varint klen, key bytes,
- *   varint vlen, then either the value bytes (vlen of them) or an overflow
- *   reference of 24 bytes (a search decodes only the key's length): u64 first pgno, u64 txnid that wrote the run,
+ *   varint (klen << 1 | overflow), key bytes, varint vlen, then either the
+ *   value bytes (vlen of them) or, when the overflow bit is set, a reference
+ *   of 24 bytes (a search decodes only the key's length): u64 first pgno, u64 txnid that wrote the run,
  *   u64 XXH3-64 of the run's ceil(vlen / P) * P bytes (the value, zero
  *   padded). Overflow pages carry no header at all, so a 4 KiB value takes
  *   exactly one 4 KiB page; their checksum and writer live in the reference.

@@ -8,7 +8,7 @@
  *
  * Pending groups hold the pages a commit freed, tagged with its txnid. They
  * join the pool (fl_release) once no live snapshot is older than that txnid
- * and the previous commit no longer needs them (see txn.c).
+ * and open no longer needs them to fall back on (see txn.c).
  *
  * The whole model is written at every commit into a header-less run of
  * pages whose position, length and checksum are in the meta page (the

@@ -25,15 +25,15 @@ void page_init(uint8_t *p, uint32_t psize, pgno_t pgno, uint64_t txnid, unsigned
 void leaf_cell_decode(const uint8_t *q, lcell *c)
 {
     const uint8_t *s = q;
-    uint64_t klen, vlen;
-    uint8_t flags = *q++;
-    q = page_vget(q, &klen);
+    uint64_t kx, vlen;
+    q = page_vget(q, &kx);
+    size_t klen = (size_t)(kx >> 1);
     c->key = q;
-    c->klen = (size_t)klen;
+    c->klen = klen;
     q = page_vget(q + klen, &vlen);
     c->vlen = vlen;
     c->val = q;
-    c->overflow = flags & CELL_OVERFLOW;
+    c->overflow = kx & CELL_OVERFLOW;
     c->size = (size_t)(q - s) + (c->overflow ? OVERFLOW_REF_SIZE : (size_t)vlen);
 }
 
@@ -141,8 +141,7 @@ size_t leaf_cell_build(uint8_t *out, const void *key, size_t klen, const void *v
                        const uint8_t *ovref)
 {
     uint8_t *q = out;
-    *q++ = ovref ? CELL_OVERFLOW : 0;
-    q += varint_put(q, klen);
+    q += varint_put(q, (uint64_t)klen << 1 | (ovref ? CELL_OVERFLOW : 0));
     if (klen) memcpy(q, key, klen);
     q += klen;
     q += varint_put(q, vlen);
@@ -199,10 +198,10 @@ int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno)
         uint64_t klen, vlen = 0;
         size_t k;
         if (kind == PAGE_LEAF) {
-            if (*q & ~CELL_OVERFLOW) goto bad;
-            bool ovf = *q & CELL_OVERFLOW;
-            q++;
-            if (!(k = varint_get(q, end, &klen))) goto bad;
+            uint64_t kx;
+            if (!(k = varint_get(q, end, &kx))) goto bad;
+            bool ovf = kx & CELL_OVERFLOW;
+            klen = kx >> 1;
             q += k;
             if (klen > (uint64_t)(end - q)) goto bad;
             if (!(k = varint_get(q + klen, end, &vlen))) goto bad;

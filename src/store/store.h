@@ -14,8 +14,9 @@
  * Invariants that hold everywhere:
  *  - A committed page never changes while any snapshot that can see it is
  *    live (copy-on-write; freed pages wait in pending groups).
- *  - Pages of the last two commits (the two meta slots) are never reused,
- *    so open can always fall back to the previous commit.
+ *  - Pages the last commit can see are never reused (with NOMETA or NONE,
+ *    nor those the commit before it can see), so open can always fall back
+ *    to the previous commit.
  *  - Every page handed to btree code has passed page_verify() (or is a dirty
  *    page built by this process); btree code may trust its structure.
  */
@@ -63,8 +64,8 @@ static inline const uint8_t *page_vget(const uint8_t *q, uint64_t *v)
 static inline const uint8_t *leaf_key_at(const uint8_t *p, unsigned i, size_t *klen)
 {
     uint64_t k;
-    const uint8_t *q = page_vget(p + page_slot(p, i) + 1, &k);
-    *klen = (size_t)k;
+    const uint8_t *q = page_vget(p + page_slot(p, i), &k);
+    *klen = (size_t)(k >> 1); /* the low bit marks an overflow value */
     return q;
 }
 

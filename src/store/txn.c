@@ -150,7 +150,12 @@ int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_t
         t->txnid = db->last_txnid + 1;
         uint64_t oldest;
         reader_oldest(db, &oldest, NULL, NULL, NULL);
-        uint64_t upto = t->snap.txnid - 1;
+        /* Pages freed by commit F were visible only to snapshots before F.
+         * A FULL commit must keep the last commit whole (open falls back to
+         * it if this one is torn): release F <= that commit. Under NOMETA
+         * the last commit's meta may not be on disk until this commit's
+         * first sync, so the one before it must stay whole too. */
+        uint64_t upto = db->sync_mode == BURROW_SYNC_FULL ? t->snap.txnid : t->snap.txnid - 1;
         if (oldest < upto) upto = oldest;
         rc = fl_release(&db->fl, upto);
         if (rc) {

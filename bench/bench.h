@@ -1,9 +1,9 @@
 /*
  * bench.h — the benchmark harness's engine table and shared helpers.
  *
- * Every engine (BurrowDB, LMDB, SQLite, RocksDB) is reached through the same
- * small table of functions, so every workload in main.c runs exactly the
- * same calls, in the same order, for each engine. An engine file
+ * Every engine (BurrowDB, LMDB, SQLite, RocksDB, LevelDB) is reached through
+ * the same small table of functions, so every workload in main.c runs exactly
+ * the same calls, in the same order, for each engine. An engine file
  * (eng_*.c) holds nothing but the mapping of these calls to its library.
  *
  * Conventions: functions return 0 on success and -1 on failure, after
@@ -64,6 +64,7 @@ typedef struct bench_engine {
 extern const bench_engine bench_lmdb;
 extern const bench_engine bench_sqlite;
 extern const bench_engine bench_rocksdb;
+extern const bench_engine bench_leveldb;
 #ifndef BENCH_NO_BURROW
 extern const bench_engine bench_burrow;
 #endif

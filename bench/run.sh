@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh — build libburrow and the benchmark harness, run every
-# workload against BurrowDB, LMDB, SQLite and RocksDB, and write the report
-# to docs/benchmarks.md (or $BENCH_OUT).
+# workload against BurrowDB, LMDB, SQLite, RocksDB and LevelDB, and write the
+# report to docs/benchmarks.md (or $BENCH_OUT).
 #
 #   bench/run.sh                   the full run (n = 1,000,000)
 #   bench/run.sh --n 100000        a quicker run; any burrow-bench option works
@@ -82,7 +82,8 @@ fs=$(df -T "$probe" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
     echo "- Data directory: $dir on $fs"
     echo "- BurrowDB: commit $rev; $burrow_status"
     echo "- LMDB: liblmdb-dev $(pkgver liblmdb-dev); SQLite: libsqlite3-dev $(pkgver libsqlite3-dev);" \
-         "RocksDB: librocksdb-dev $(pkgver librocksdb-dev); compiler: $(cc --version | head -n 1)"
+         "RocksDB: librocksdb-dev $(pkgver librocksdb-dev); LevelDB: libleveldb-dev $(pkgver libleveldb-dev);" \
+         "compiler: $(cc --version | head -n 1)"
     echo
     echo "## Method"
     echo
@@ -93,20 +94,25 @@ fs=$(df -T "$probe" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
     echo "  \"Random order\" is index order, which is a random key order fixed by the seed."
     echo "- Durability: every write transaction, batched or not, is committed with the"
     echo "  engine's full durability: BurrowDB \`BURROW_SYNC_FULL\`; LMDB defaults (synced"
-    echo "  commits); SQLite \`journal_mode=WAL\` + \`synchronous=FULL\`; RocksDB a"
-    echo "  WriteBatch per transaction with \`WriteOptions.sync = true\`. So the batched"
-    echo "  workloads pay one commit (and its syncs) per 1,000 operations."
+    echo "  commits); SQLite \`journal_mode=WAL\` + \`synchronous=FULL\`; RocksDB and"
+    echo "  LevelDB a WriteBatch per transaction with \`WriteOptions.sync = true\`. So the"
+    echo "  batched workloads pay one commit (and its syncs) per 1,000 operations."
     echo "- Settings are each library's defaults apart from those: LMDB map size"
     echo "  max(8 GiB, a multiple of the data) and nothing else (readahead stays on:"
     echo "  no MDB_NORDAHEAD); SQLite one \`WITHOUT ROWID\` table, default page cache,"
     echo "  no mmap; RocksDB default options with create_if_missing (no bloom filter,"
     echo "  the library's default compression, which cannot shrink these values);"
-    echo "  BurrowDB \`burrow_options_init\` defaults."
+    echo "  LevelDB default options with create_if_missing (no bloom filter, the"
+    echo "  library's default compression, Snappy in Debian's build, which cannot shrink"
+    echo "  these values either); BurrowDB \`burrow_options_init\` defaults."
     echo "- Medians of 3 runs (marked (m)): point reads, scan, durable commits, open"
     echo "  warm/cold. The fills, overwrites and deletes change the database and run once."
     echo "- File sizes: the sum of st_size of all files in the engine's directory after"
     echo "  closing (RocksDB after Flush + CompactRange of the whole range; its LOG,"
-    echo "  MANIFEST and OPTIONS files are included, the WAL is gone after close)."
+    echo "  MANIFEST and OPTIONS files are included, the WAL is gone after close;"
+    echo "  LevelDB after CompactRange of the whole range, which writes the memtable out"
+    echo "  first; its LOG, LOG.old, MANIFEST and CURRENT files are included, and an"
+    echo "  empty log file is left)."
     echo "- Cold open: after close, every file is fdatasync'ed and dropped from the page"
     echo "  cache with posix_fadvise(POSIX_FADV_DONTNEED); the notes give the share of"
     echo "  pages mincore() still saw resident afterwards."

@@ -2,12 +2,12 @@
 # Installs the Debian packages BurrowDB needs that are missing on this machine.
 # Idempotent and quiet when everything is already there.
 #   scripts/setup.sh            build + test dependencies
-#   scripts/setup.sh --bench    also the benchmark peers (LMDB, SQLite, RocksDB)
+#   scripts/setup.sh --bench    also the benchmark peers (LMDB, SQLite, RocksDB, LevelDB)
 set -eu
 
 build_pkgs="gcc make pkg-config libxxhash-dev"
 test_pkgs="libcmocka-dev"
-bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev g++"
+bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev g++"
 
 want="$build_pkgs $test_pkgs"
 for arg in "$@"; do

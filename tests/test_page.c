@@ -318,6 +318,77 @@ static void test_freelist_encoding_random(void **state)
     }
 }
 
+/* The extent treap against a bitmap: after every free and alloc the pool
+ * holds exactly the maximal runs of free pages, and an allocation of n
+ * pages gets the lowest run that is long enough (first fit). */
+static void test_freelist_against_bitmap(void **state)
+{
+    (void)state;
+    enum { NP = 1500 };
+    tu_rng rng;
+    tu_rng_seed(&rng, tu_seed() ^ 0xf1);
+    for (int round = 0; round < 20; round++) {
+        freelist fl;
+        fl_init(&fl);
+        static uint8_t isfree[NP];
+        memset(isfree, 0, sizeof isfree);
+        uint64_t nfree = 0;
+        for (int op = 0; op < 3000; op++) {
+            if (tu_rand(&rng) % 2) {
+                pgno_t s = 2 + tu_below(&rng, NP - 40);
+                uint64_t n = 1 + tu_below(&rng, 1 + tu_below(&rng, 30));
+                bool clash = false;
+                for (uint64_t j = s; j < s + n; j++) clash |= isfree[j];
+                if (clash) {
+                    assert_int_equal(fl_free(&fl, s, n), BURROW_ECORRUPT); /* double free */
+                    continue;
+                }
+                assert_int_equal(fl_free(&fl, s, n), 0);
+                for (uint64_t j = s; j < s + n; j++) isfree[j] = 1;
+                nfree += n;
+            } else {
+                uint64_t n = 1 + tu_below(&rng, 1 + tu_below(&rng, 12));
+                pgno_t want = 0;
+                for (pgno_t j = 0; j < NP && !want;) {
+                    if (!isfree[j]) { j++; continue; }
+                    pgno_t e = j;
+                    while (e < NP && isfree[e]) e++;
+                    if (e - j >= n) want = j;
+                    j = e;
+                }
+                pgno_t got;
+                int rc = fl_alloc(&fl, n, &got);
+                if (!want) {
+                    assert_int_equal(rc, BURROW_ENOTFOUND);
+                    continue;
+                }
+                assert_int_equal(rc, 0);
+                assert_int_equal(got, want);
+                for (uint64_t j = got; j < got + n; j++) isfree[j] = 0;
+                nfree -= n;
+            }
+            assert_int_equal(fl.free_pages, nfree);
+            static struct collect c;
+            c.n = 0;
+            fl_walk(&fl, collect_fn, &c);
+            size_t k = 0;
+            for (pgno_t j = 0; j < NP;) {
+                if (!isfree[j]) { j++; continue; }
+                pgno_t e = j;
+                while (e < NP && isfree[e]) e++;
+                assert_true(k < c.n);
+                assert_int_equal(c.v[k].start, j);
+                assert_int_equal(c.v[k].len, e - j);
+                k++;
+                j = e;
+            }
+            assert_int_equal(k, c.n);
+            assert_int_equal(fl.nextents, c.n);
+        }
+        fl_destroy(&fl);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_freelist_first_fit_and_merge),
         cmocka_unit_test(test_freelist_pending_groups),
         cmocka_unit_test(test_freelist_encoding_random),
+        cmocka_unit_test(test_freelist_against_bitmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,33 @@ static fl_node *leftmost(fl_node *t)
     return t;
 }
 
+/* Recompute maxlen on the path from t down to the node with this start,
+ * after that node's extent changed in place (its order did not). */
+static void fix_to(fl_node *t, pgno_t start)
+{
+    if (!t) return;
+    if (start < t->start)
+        fix_to(t->left, start);
+    else if (start > t->start)
+        fix_to(t->right, start);
+    fix(t);
+}
+
+/* The nodes just before and at-or-after start (NULL when none). */
+static void neighbours(fl_node *t, pgno_t start, fl_node **prev, fl_node **next)
+{
+    *prev = *next = NULL;
+    while (t) {
+        if (t->start < start) {
+            *prev = t;
+            t = t->right;
+        } else {
+            *next = t;
+            t = t->left;
+        }
+    }
+}
+
 void fl_init(freelist *fl) { memset(fl, 0, sizeof *fl); }
 
 static void free_tree(fl_node *t)
@@ -114,6 +141,25 @@ void fl_destroy(freelist *fl)
 int fl_free(freelist *fl, pgno_t start, uint64_t n)
 {
     if (n == 0) return 0;
+    /* Fast paths: the run extends one neighbour in place (the common case
+     * when pages come back next to free space). Order is unchanged, so
+     * only maxlen on the path needs fixing. */
+    fl_node *p, *q;
+    neighbours(fl->root, start, &p, &q);
+    bool overlap = (p && p->start + p->len > start) || (q && start + n > q->start);
+    bool join_p = p && p->start + p->len == start, join_q = q && start + n == q->start;
+    if (!overlap && join_p != join_q) {
+        if (join_p) {
+            p->len += n;
+            fix_to(fl->root, p->start);
+        } else {
+            q->start -= n;
+            q->len += n;
+            fix_to(fl->root, q->start);
+        }
+        fl->free_pages += n;
+        return 0;
+    }
     fl_node *a, *b, *mid = NULL;
     split(fl->root, start, &a, &b);
     fl_node *prev = rightmost(a), *next = leftmost(b);
@@ -179,6 +225,15 @@ int fl_alloc(freelist *fl, uint64_t n, pgno_t *out)
     if (maxlen_of(fl->root) < n) return BURROW_ENOTFOUND;
     fl_node *f = first_fit(fl->root, n);
     pgno_t start = f->start;
+    if (f->len > n) {
+        /* take the front of the extent in place: its order is unchanged */
+        f->start += n;
+        f->len -= n;
+        fix_to(fl->root, f->start);
+        fl->free_pages -= n;
+        *out = start;
+        return 0;
+    }
     fl_node *a, *b, *m, *c;
     split(fl->root, start, &a, &b);
     split(b, start + 1, &m, &c); /* m is exactly f */

@@ -166,13 +166,13 @@ int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_t
             goto fail;
         }
     }
+    atomic_fetch_add(&db->live_txns, 1); /* before anything that may abort it */
     if ((rc = bk_init(t, NULL, nnames + 1))) {
         burrow_txn_abort(t);
         return rc;
     }
     t->bk[0].loaded = t->bk[0].exists = t->bk[0].existed = true;
     t->bk[0].rec = t->snap.catalog;
-    atomic_fetch_add(&db->live_txns, 1);
     *out = t;
     return 0;
 fail:

@@ -429,6 +429,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
         goto fail;
     }
     if ((rc = writer_load_freelist(db, &db->cur))) goto fail;
+
     db->stat_free = db->fl.free_pages;
     db->stat_pending = db->fl.pending_pages;
     db->stat_fl_pages = db->cur.fl_pgno ? db->cur.fl_pages : 0;

@@ -255,6 +255,7 @@ struct burrow_db {
     reader_chunk readers;
     _Atomic int live_txns;
     bool fatal; /* an I/O error left the file in an unknown state */
+    bool base_synced; /* the commit this handle opened on is known durable */
 
     char **names;
     uint32_t nnames, names_cap;

@@ -388,6 +388,15 @@ static int commit_top(burrow_txn *t)
     size_t fllen = fl_encode(&db->fl, flbuf);
     uint64_t flsum = hash64(flbuf, fllen, 0);
 
+    /* The commit this handle opened on may come from a process that never
+     * synced it (NOMETA or NONE, or a crash before its sync), and this
+     * commit may reuse pages the commit before it could see: make it
+     * durable before the first page is overwritten. */
+    if (!db->base_synced && db->sync_mode != BURROW_SYNC_NONE) {
+        if ((rc = db->os->sync(db->os->ctx, db->fd))) return diag_set(rc, "sync before the first commit failed");
+        db->base_synced = true;
+    }
+
     /* 3. the pages */
     snapshot ns = {
         .txnid = t->txnid,

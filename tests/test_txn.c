@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "burrow.h"
+#include "fault_os.h"
 #include "testutil.h"
 
 static char *dir;
@@ -213,6 +214,125 @@ static void test_writers_take_turns(void **state)
     OK(burrow_close(db));
 }
 
+/* ---- a FULL process after a NOMETA one ---------------------------------- */
+
+enum { MK = 40 };
+
+/* Contents as the commit number that last wrote each key (-1: absent). */
+typedef struct kstate {
+    int v[MK];
+} kstate;
+
+/* One random commit numbered no; *st becomes the state it would make,
+ * whether or not the commit succeeds. */
+static int commit_random(burrow_db *db, tu_rng *r, kstate *st, int no)
+{
+    burrow_txn *t;
+    burrow_bucket b;
+    int rc = burrow_txn_begin(db, NULL, 0, &t);
+    if (rc) return rc;
+    if ((rc = burrow_bucket_open(t, "m", BURROW_CREATE, &b))) goto out;
+    char k[16], v[80];
+    for (int i = 0, n = 3 + (int)tu_below(r, 12); i < n; i++) {
+        int key = (int)tu_below(r, MK);
+        sprintf(k, "k%03d", key);
+        if (tu_below(r, 4) == 0 && st->v[key] >= 0) {
+            if ((rc = burrow_del(t, b, k, strlen(k)))) goto out;
+            st->v[key] = -1;
+        } else {
+            int vl = snprintf(v, sizeof v, "commit-%06d-%040d", no, key);
+            if ((rc = burrow_put(t, b, k, strlen(k), v, (size_t)vl, 0))) goto out;
+            st->v[key] = no;
+        }
+    }
+    return burrow_txn_commit(t);
+out:
+    burrow_txn_abort(t);
+    return rc;
+}
+
+static int read_state(burrow_db *db, kstate *st)
+{
+    burrow_txn *t;
+    burrow_bucket b;
+    int rc = burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &t);
+    if (rc) return rc;
+    if ((rc = burrow_bucket_open(t, "m", 0, &b)) == 0) {
+        for (int key = 0; key < MK && !rc; key++) {
+            char k[16];
+            burrow_val v;
+            sprintf(k, "k%03d", key);
+            int g = burrow_get(t, b, k, strlen(k), &v);
+            if (g == BURROW_ENOTFOUND) st->v[key] = -1;
+            else if (g) rc = g;
+            else st->v[key] = atoi((const char *)v.data + 7);
+        }
+    }
+    burrow_txn_abort(t);
+    return rc;
+}
+
+/*
+ * A process writes with NOMETA and exits without syncing its last meta;
+ * the next one opens with FULL and commits, and the power goes at a random
+ * point of that. The file must come back whole, at the NOMETA process's
+ * last or second-last commit or at one of the FULL commits.
+ */
+static void test_full_after_nometa(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed() ^ 0x0a11);
+    unsigned rounds = tu_rounds(1000, 10000);
+    for (unsigned round = 0; round < rounds; round++) {
+        unlink(path);
+        fault_os *fo = fault_os_new(NULL, tu_rand(&r));
+        assert_non_null(fo);
+        burrow_options o;
+        burrow_options_init(&o);
+        o.page_size = 512;
+        o.os = fault_os_table(fo);
+        o.sync_mode = BURROW_SYNC_NOMETA;
+        burrow_db *db;
+        OK(burrow_open(path, &o, &db));
+        /* states[i]: after commit i; states[0] is the empty database */
+        kstate states[16];
+        int n = 0;
+        for (int i = 0; i < MK; i++) states[0].v[i] = -1;
+        for (int c = 0, k = 2 + (int)tu_below(&r, 8); c < k; c++, n++) {
+            states[n + 1] = states[n];
+            OK(commit_random(db, &r, &states[n + 1], n + 1));
+        }
+        OK(burrow_close(db)); /* NOMETA: the last meta page is not synced */
+        int lowest = n - 1;   /* the oldest state a cut may leave */
+        o.sync_mode = BURROW_SYNC_FULL;
+        OK(burrow_open(path, &o, &db));
+        fault_os_crash_after(fo, tu_below(&r, 40));
+        for (int c = 0; c < 3; c++) {
+            states[n + 1] = states[n];
+            int rc = commit_random(db, &r, &states[n + 1], n + 1);
+            n++;
+            if (rc) break; /* the power went: this one may or may not be there */
+            lowest = n;    /* acknowledged under FULL: it must be there */
+        }
+        (void)burrow_close(db);
+        assert_int_equal(fault_os_power_cut(fo, NULL), 0);
+        fault_os_free(fo);
+        burrow_options_init(&o);
+        int rc = burrow_open(path, &o, &db);
+        if (rc) fail_msg("round %u: reopen: %s (%s)", round, burrow_strerror(rc), burrow_errmsg());
+        if ((rc = burrow_check(db))) fail_msg("round %u: the file is damaged: %s", round, burrow_errmsg());
+        kstate got;
+        OK(read_state(db, &got));
+        OK(burrow_close(db));
+        int match = -1;
+        for (int i = lowest; i <= n && match < 0; i++)
+            if (!memcmp(&got, &states[i], sizeof got)) match = i;
+        if (match < 0)
+            fail_msg("round %u: the reopened contents are none of the states %d..%d", round, lowest, n);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -239,6 +359,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flags_checked),
         cmocka_unit_test(test_errmsg_not_stale),
         cmocka_unit_test(test_writers_take_turns),
+        cmocka_unit_test(test_full_after_nometa),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -373,6 +373,15 @@ static int commit_top(burrow_txn *t)
     if (rc) return rc;
     if (t->dirty.count == 0 && t->frees.n == 0 && !cat->dirty) return 0; /* nothing changed */
 
+    /* The commit this handle opened on may come from a process that never
+     * synced it (NOMETA or NONE, or a crash before its sync), and this
+     * commit may reuse pages the commit before it could see: make it
+     * durable before the first page is overwritten. */
+    if (!db->base_synced && db->sync_mode != BURROW_SYNC_NONE) {
+        if ((rc = db->os->sync(db->os->ctx, db->fd))) return diag_set(rc, "sync before the first commit failed");
+        db->base_synced = true;
+    }
+
     /* 2. freed pages wait in a group for this txnid; the old freelist run too */
     if (t->snap.fl_pgno && (rc = txn_free(t, t->snap.fl_pgno, t->snap.fl_pages))) return rc;
     for (size_t i = 0; i < t->frees.n && !rc; i++)
@@ -387,15 +396,6 @@ static int commit_top(burrow_txn *t)
     if (!flbuf) return diag_set(BURROW_ENOMEM, "out of memory");
     size_t fllen = fl_encode(&db->fl, flbuf);
     uint64_t flsum = hash64(flbuf, fllen, 0);
-
-    /* The commit this handle opened on may come from a process that never
-     * synced it (NOMETA or NONE, or a crash before its sync), and this
-     * commit may reuse pages the commit before it could see: make it
-     * durable before the first page is overwritten. */
-    if (!db->base_synced && db->sync_mode != BURROW_SYNC_NONE) {
-        if ((rc = db->os->sync(db->os->ctx, db->fd))) return diag_set(rc, "sync before the first commit failed");
-        db->base_synced = true;
-    }
 
     /* 3. the pages */
     snapshot ns = {

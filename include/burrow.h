@@ -50,6 +50,10 @@ extern "C" {
 #define BURROW_ENOMEM (-30013)     /* out of memory */
 #define BURROW_EFULL (-30014)      /* file would exceed the maximum page count */
 #define BURROW_EIO (-30015)        /* an I/O error made the database unusable */
+#define BURROW_EJSON (-30016)      /* malformed JSON text ("line:column: why" in burrow_errmsg) */
+#define BURROW_ECONSTRAINT (-30017) /* a schema rule or unique index refused a write */
+#define BURROW_ETYPE (-30018)      /* a value has the wrong type for the operation */
+#define BURROW_ERANGE (-30019)     /* a number is out of range (overflow, not finite) */
 
 /* Name of an error code, for every code above and for negated errno values.
  * Returns a static string; never NULL. */
@@ -59,6 +63,20 @@ const char *burrow_strerror(int err);
  * "page 812: checksum mismatch". Owned by the library, valid until the next
  * call into the library on this thread. Never NULL (may be ""). */
 const char *burrow_errmsg(void);
+
+/* ---- buffers ---------------------------------------------------------- */
+
+/* A growable byte buffer the library fills and the caller owns. Start it
+ * zeroed (or with burrow_buf_init); functions that fill one replace its
+ * contents unless they say they append; release it with burrow_buf_free. */
+typedef struct burrow_buf {
+    uint8_t *data;
+    size_t size; /* bytes of content */
+    size_t cap;  /* bytes allocated */
+} burrow_buf;
+
+void burrow_buf_init(burrow_buf *b);
+void burrow_buf_free(burrow_buf *b);
 
 /* ---- the OS layer ------------------------------------------------------ */
 

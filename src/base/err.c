@@ -39,6 +39,10 @@ const char *burrow_strerror(int err)
     case BURROW_ENOMEM: return "out of memory";
     case BURROW_EFULL: return "database file reached its maximum size";
     case BURROW_EIO: return "I/O error; the database must be reopened";
+    case BURROW_EJSON: return "invalid JSON";
+    case BURROW_ECONSTRAINT: return "constraint violated";
+    case BURROW_ETYPE: return "wrong type";
+    case BURROW_ERANGE: return "number out of range";
     default: break;
     }
     if (err < 0 && err > -4096) return strerror(-err);

@@ -196,6 +196,9 @@ void burrow_txn_abort(burrow_txn *txn);
 /* The snapshot id a txn reads (write txns: the id it will commit as). */
 uint64_t burrow_txn_id(const burrow_txn *txn);
 
+/* The database a txn belongs to. */
+burrow_db *burrow_txn_db(burrow_txn *txn);
+
 /* ---- buckets ---------------------------------------------------------- */
 
 #define BURROW_CREATE 0x1u /* bucket_open: create when missing */
@@ -271,6 +274,9 @@ typedef struct burrow_bucket_stats {
 } burrow_bucket_stats;
 
 int burrow_bucket_stat(burrow_txn *txn, burrow_bucket b, burrow_bucket_stats *out);
+
+/* Number of keys in bucket b as this txn sees it; O(1). */
+int burrow_bucket_count(burrow_txn *txn, burrow_bucket b, uint64_t *keys);
 
 typedef struct burrow_db_stats {
     uint32_t page_size;

@@ -251,6 +251,18 @@ int burrow_bucket_stat(burrow_txn *t, burrow_bucket b, burrow_bucket_stats *out)
     return tree_stat(t, &bs->rec, out);
 }
 
+int burrow_bucket_count(burrow_txn *t, burrow_bucket b, uint64_t *keys)
+{
+    diag_clear();
+    if (!t || !keys) return diag_set(BURROW_EINVAL, "bucket_count: txn and keys are required");
+    bstate *bs;
+    int rc = txn_bucket(t, b, &bs);
+    if (rc) return rc;
+    if (!bs->exists) return diag_set(BURROW_ENOTFOUND, "bucket does not exist in this txn");
+    *keys = bs->rec.keys;
+    return 0;
+}
+
 int burrow_db_stat(burrow_db *db, burrow_db_stats *out)
 {
     diag_clear();

@@ -201,6 +201,8 @@ int writer_load_freelist(burrow_db *db, const snapshot *s)
 
 static void db_free(burrow_db *db)
 {
+    for (int i = 0; i < DB_EXT_COUNT; i++)
+        if (db->ext[i] && db->ext_destroy[i]) db->ext_destroy[i](db->ext[i]);
     if (db->map) {
         db->os->munmap(db->os->ctx, db->map->base, db->map->len);
         free(db->map);
@@ -458,3 +460,21 @@ int burrow_close(burrow_db *db)
     db_free(db);
     return 0;
 }
+
+void *db_ext_get(burrow_db *db, int slot, void *(*make)(void), void (*destroy)(void *))
+{
+    void *p;
+    pthread_mutex_lock(&db->lock);
+    p = db->ext[slot];
+    if (!p && make) {
+        p = make();
+        if (p) {
+            db->ext[slot] = p;
+            db->ext_destroy[slot] = destroy;
+        }
+    }
+    pthread_mutex_unlock(&db->lock);
+    return p;
+}
+
+burrow_db *burrow_txn_db(burrow_txn *txn) { return txn ? txn->db : NULL; }

@@ -224,6 +224,8 @@ typedef struct reader_chunk {
 #define VB_CHUNK_BITS 22 /* pages per chunk: 4M (512 KiB of bits) */
 #define VB_CHUNKS ((size_t)(MAX_PAGES >> VB_CHUNK_BITS))
 
+#include "store/ext.h"
+
 struct burrow_db {
     const burrow_os *os;
     int fd;
@@ -265,6 +267,11 @@ struct burrow_db {
     uint64_t *stat_group_txnid, *stat_group_pages;
     size_t stat_ngroups;
     uint64_t file_size;
+
+    /* State of the layers above store/ (query/, tier/), created on first
+     * use through db_ext_get and destroyed at close. Guarded by lock. */
+    void *ext[DB_EXT_COUNT];
+    void (*ext_destroy[DB_EXT_COUNT])(void *);
 };
 
 /* ---- transactions ------------------------------------------------------ */

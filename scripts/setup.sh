@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config libxxhash-dev"
 test_pkgs="libcmocka-dev"
-bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev g++"
+bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev libjansson-dev g++"
 
 want="$build_pkgs $test_pkgs"
 for arg in "$@"; do

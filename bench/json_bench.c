@@ -30,6 +30,8 @@
  * the shortest form that reads back; \u00e9 comes out as raw UTF-8 in both).
  * Each measurement repeats the loop until --min-time has passed; the median
  * of --reps such measurements is reported, with the min and max beside it.
+ * The four operations take turns, repetition by repetition, so other work
+ * on the machine disturbs both libraries alike.
  *
  * Before timing, every document is checked: both parsers accept it; each
  * writer's output re-parses (with both parsers) to a document equal to the
@@ -486,22 +488,40 @@ static int cmp_double(const void *a, const void *b) {
 
 static volatile size_t sink;
 
-static stat3 measure(const input *in, int op) {
-    double r[MAX_REPS];
-    ops[op](in); /* warm up: caches, the reused buffers' capacity */
-    for (int k = 0; k < cfg.reps; k++) {
-        uint64_t loops = 0;
-        double t0 = now(), t;
-        do {
-            sink += ops[op](in);
-            loops++;
-        } while ((t = now() - t0) < cfg.min_time);
-        r[k] = (double)in->text.size * (double)loops / t / 1e6;
-    }
-    qsort(r, (size_t)cfg.reps, sizeof r[0], cmp_double);
-    stat3 s = {r[cfg.reps / 2], r[0], r[cfg.reps - 1]};
-    if (cfg.reps % 2 == 0) s.med = (r[cfg.reps / 2 - 1] + r[cfg.reps / 2]) / 2;
+/* One measurement: loop over the input until min_time has passed. MB/s. */
+static double measure_once(const input *in, int op) {
+    uint64_t loops = 0;
+    double t0 = now(), t;
+    do {
+        sink += ops[op](in);
+        loops++;
+    } while ((t = now() - t0) < cfg.min_time);
+    return (double)in->text.size * (double)loops / t / 1e6;
+}
+
+/* All operations on one input. The repetitions take turns (parse B, parse
+ * J, write B, write J, then again), so a burst of other work on the
+ * machine slows both libraries alike rather than one of them. */
+static stat3 summarize(double *x) {
+    qsort(x, (size_t)cfg.reps, sizeof x[0], cmp_double);
+    stat3 s = {x[cfg.reps / 2], x[0], x[cfg.reps - 1]};
+    if (cfg.reps % 2 == 0) s.med = (x[cfg.reps / 2 - 1] + x[cfg.reps / 2]) / 2;
     return s;
+}
+
+/* out: MB/s per operation; ratio: BurrowDB / jansson within each turn, for
+ * parse [0] and write [1] (their spread shows how noisy the run was). */
+static void measure(const input *in, stat3 out[N_OPS], stat3 ratio[2]) {
+    double r[N_OPS][MAX_REPS], q[2][MAX_REPS];
+    for (int op = 0; op < N_OPS; op++) ops[op](in); /* warm up: caches, buffer capacity */
+    for (int k = 0; k < cfg.reps; k++) {
+        for (int op = 0; op < N_OPS; op++) r[op][k] = measure_once(in, op);
+        q[0][k] = r[OP_B_PARSE][k] / r[OP_J_PARSE][k];
+        q[1][k] = r[OP_B_WRITE][k] / r[OP_J_WRITE][k];
+    }
+    for (int op = 0; op < N_OPS; op++) out[op] = summarize(r[op]);
+    ratio[0] = summarize(q[0]);
+    ratio[1] = summarize(q[1]);
 }
 
 /* ---- report ------------------------------------------------------------- */
@@ -512,7 +532,7 @@ static void fmt_bytes(char *dst, size_t n, size_t v) {
     else snprintf(dst, n, "%zu B", v);
 }
 
-static void report(FILE *o, input *ins, size_t nin, stat3 (*res)[N_OPS]) {
+static void report(FILE *o, input *ins, size_t nin, stat3 (*res)[N_OPS], stat3 (*ratio)[2]) {
     fprintf(o, "Budget (DESIGN.md): JSON parse and write >= 3x jansson. "
                "MB/s = 10^6 bytes of input JSON text per second (also for write).\n\n");
     fprintf(o, "| input | JSON size | parse BurrowDB | parse jansson | parse ratio |"
@@ -536,15 +556,19 @@ static void report(FILE *o, input *ins, size_t nin, stat3 (*res)[N_OPS]) {
                "(higher is better for BurrowDB).\n\n",
             met, total);
 
-    fprintf(o, "Spread of the %d measurements (min – max MB/s; the table shows the median):\n\n",
+    fprintf(o, "Spread of the %d measurements (min – max MB/s; the table above shows the median), "
+               "and of the ratio BurrowDB / jansson within each turn (the operations take "
+               "turns):\n\n",
             cfg.reps);
     fprintf(o, "| input |");
     for (int k = 0; k < N_OPS; k++) fprintf(o, " %s |", op_names[k]);
-    fprintf(o, "\n|---|---:|---:|---:|---:|\n");
+    fprintf(o, " parse ratio per turn | write ratio per turn |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < nin; i++) {
         fprintf(o, "| %s |", ins[i].id);
         for (int k = 0; k < N_OPS; k++)
             fprintf(o, " %.0f – %.0f |", res[i][k].min, res[i][k].max);
+        for (int k = 0; k < 2; k++)
+            fprintf(o, " %.2f – %.2f× |", ratio[i][k].min, ratio[i][k].max);
         fprintf(o, "\n");
     }
 
@@ -627,7 +651,7 @@ int main(int argc, char **argv) {
     }
 
     input ins[N_INPUTS];
-    stat3 res[N_INPUTS][N_OPS];
+    stat3 res[N_INPUTS][N_OPS], ratio[N_INPUTS][2];
     size_t nin = 0, max_out = 0;
     memset(ins, 0, sizeof ins);
     for (size_t g = 0; g < N_INPUTS; g++) {
@@ -652,8 +676,8 @@ int main(int argc, char **argv) {
     g_jbuf = malloc(g_jcap);
     if (!g_jbuf) die("out of memory");
     for (size_t i = 0; i < nin; i++) {
+        measure(&ins[i], res[i], ratio[i]);
         for (int k = 0; k < N_OPS; k++) {
-            res[i][k] = measure(&ins[i], k);
             fprintf(stderr, "json-bench: %-8s %-15s %8.1f MB/s (min %.1f, max %.1f)\n",
                     ins[i].id, op_names[k], res[i][k].med, res[i][k].min, res[i][k].max);
         }
@@ -661,7 +685,7 @@ int main(int argc, char **argv) {
 
     FILE *o = stdout;
     if (cfg.out && !(o = fopen(cfg.out, "w"))) die("%s: %s", cfg.out, strerror(errno));
-    report(o, ins, nin, res);
+    report(o, ins, nin, res, ratio);
     if (o != stdout) fclose(o);
 
     int bad = 0;

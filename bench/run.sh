@@ -229,7 +229,9 @@ jload1=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "  output sizes differ (see the inputs table)."
     echo "- MB/s is 10^6 bytes of the input JSON text per second, for parse and write alike."
     echo "  Each measurement loops over the input until 0.3 s have passed (--min-time); the"
-    echo "  tables give the median of 5 (--reps), and the min and max. One thread."
+    echo "  tables give the median of 5 (--reps), and the min and max. The four operations"
+    echo "  take turns repetition by repetition, so other work on the machine disturbs both"
+    echo "  libraries alike. One thread."
     echo "- Checked before timing: both parsers accept every document, and each writer's"
     echo "  output re-parses, with both parsers, to a document equal to the original."
     echo

@@ -289,7 +289,8 @@ int doc_builder_end(doc_builder *b)
     size_t body = f->start + 1 + DOC_HEADER_SIZE;
     size_t elems_len = b->out.size - body;
     uint32_t n = (uint32_t)(b->nelems - f->first_elem);
-    uint32_t *starts = b->elems + f->first_elem;
+    /* elems is NULL until the first element anywhere: no arithmetic on it. */
+    uint32_t *starts = n ? b->elems + f->first_elem : NULL;
     unsigned w = elems_len <= 0xFF ? 1 : elems_len <= 0xFFFF ? 2 : 4;
     unsigned wcode = w == 1 ? 0 : w == 2 ? 1 : 2;
     bool sorted = f->tag == DOC_TAG_OBJECT && n >= DOC_SORTED_MIN;

@@ -4,8 +4,9 @@
  * with the exact "line:column: reason" of each failure, int/double
  * typing at the int64 boundaries, correctly rounded doubles against
  * strtod, depth and size limits, duplicate keys, and randomised documents
- * built through the builder, written as JSON by a small writer in this file
- * and parsed back to the same bytes (seed printed).
+ * built through the builder, written as JSON (while building, by a small
+ * writer in this file, and by json_write) and parsed back to the same bytes
+ * (seed printed).
  *
  * Every text is parsed from a heap copy of exactly its length, so the
  * sanitizer build catches any read past the end.
@@ -1322,6 +1323,22 @@ static void test_random_documents(void **state)
         assert_int_equal(parse((char *)w.data, w.size - 1, &got), 0);
         assert_int_equal(doc_builder_finish(&got, &gd, &gn), 0);
         assert_true(gn == wn && memcmp(gd, wd, wn) == 0);
+        /* and so does json_write's, compact and pretty */
+        for (unsigned flags = 0; flags <= JSON_PRETTY; flags += JSON_PRETTY) {
+            doc_val v;
+            assert_int_equal(doc_root(wd, wn, &v), 0);
+            w.size = 0;
+            assert_int_equal(json_write(v, flags, NULL, &w), 0);
+            rc = parse((char *)w.data, w.size, &got);
+            if (rc)
+                fail_msg("round %u: json_write%s text: %s", round, flags ? " pretty" : "",
+                         burrow_errmsg());
+            assert_int_equal(doc_builder_finish(&got, &gd, &gn), 0);
+            if (gn != wn || memcmp(gd, wd, wn) != 0)
+                fail_msg("round %u: json_write%s text parses to other bytes: %.*s", round,
+                         flags ? " pretty" : "", (int)(w.size < 2000 ? w.size : 2000),
+                         (char *)w.data);
+        }
 
         /* a text cut short is an error (no read past the cut), unless what
          * is left is the whole value and some of the whitespace after it */

@@ -128,6 +128,9 @@ int doc_validate(const void *data, size_t len);
  * not fit. Does not look inside containers. */
 size_t doc_value_size(const uint8_t *p, const uint8_t *end);
 
+/* RFC 3629 UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+bool doc_utf8_valid(const void *s, size_t n);
+
 enum doc_type doc_type(doc_val v);
 static inline bool doc_is_number(doc_val v)
 {
@@ -246,7 +249,9 @@ uint64_t doc_hash(doc_val v, uint64_t seed);
  *   0x50 string: bytes with 0x00 written as 0x00 0xFF, then 0x00 0x01
  *   0x60 array: the elements' encodings, then 0x00
  *   0x70 object: per key in key order: the key as a string encoding
- *        (without its 0x50), the value's encoding; then 0x00
+ *        (without its 0x50), the value's encoding; then 0x00 0x00 (a key
+ *        starts with 0x00 only as 0x00 0x01 or 0x00 0xFF, so a lone 0x00
+ *        would be ambiguous: {} followed by bytes vs {"": ...})
  */
 #define DOC_KEY_MISSING 0x08
 int doc_key_encode(doc_val v, buf *out);
@@ -315,7 +320,12 @@ int json_parse(const char *text, size_t len, const json_parse_options *opt, doc_
  * escaped minimally (", \, control characters as \n \t ... or \u00XX;
  * everything else as UTF-8), ints in decimal, doubles in the shortest form
  * that reads back to the same double, with ".0" or an exponent so they read
- * back as doubles. */
+ * back as doubles: plain when the decimal exponent E of the first digit is
+ * in [-5, 17) ("2.0", "0.00001", "12345678901234568.0"), else d[.ddd]e±E
+ * ("1e+17", "1.5e-7", "5e-324"); zero is "0.0" or "-0.0". A format (or
+ * JSON_PRETTY) starts each element of a non-empty container on newline +
+ * indent x depth and its closing bracket on newline + indent x (depth - 1);
+ * [] and {} stay empty (RedisJSON's INDENT/NEWLINE/SPACE shape). */
 #define JSON_PRETTY 0x1u
 typedef struct json_format {
     const char *indent;  /* per level; NULL = "" (or "  " with JSON_PRETTY) */
@@ -323,7 +333,8 @@ typedef struct json_format {
     const char *space;   /* after ':'; NULL = "" (or " ") */
 } json_format;
 /* Appends the JSON text of v to out. fmt may be NULL. 0, BURROW_ENOMEM,
- * BURROW_ECORRUPT. */
+ * BURROW_ECORRUPT (damaged value, non-finite double, nesting past
+ * DOC_MAX_DEPTH); on error out is left as it was. */
 int json_write(doc_val v, unsigned flags, const json_format *fmt, buf *out);
 /* The shortest decimal text that reads back as d (finite), e.g. "0.1",
  * "1e+300", "2.0". Writes at most 32 bytes to dst, returns the length. */

@@ -373,8 +373,9 @@ int doc_iter_next(doc_iter *it, const char **key, size_t *klen, doc_val *val)
 /* ---- whole-document validation ---------------------------------------- */
 
 /* RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
+bool doc_utf8_valid(const void *text, size_t n)
 {
+    const uint8_t *s = text;
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
@@ -422,7 +423,7 @@ static int validate_object(const container *c, int depth)
     for (uint32_t i = 0; i < c->count; i++) {
         if ((rc = object_elem(c, i, &k, &kl, &val)))
             return rc;
-        if (!utf8_valid((const uint8_t *)k, kl))
+        if (!doc_utf8_valid(k, kl))
             return diag_set(BURROW_ECORRUPT, "document: key is not valid UTF-8");
         if ((rc = validate_value(val, depth + 1)))
             return rc;
@@ -474,7 +475,7 @@ static int validate_value(doc_val v, int depth)
     case DOC_STRING: {
         const char *s;
         size_t n;
-        if (doc_get_string(v, &s, &n) || !utf8_valid((const uint8_t *)s, n))
+        if (doc_get_string(v, &s, &n) || !doc_utf8_valid(s, n))
             return diag_set(BURROW_ECORRUPT, "document: bad string");
         return 0;
     }

@@ -53,6 +53,9 @@
  * does not cover the whole run ("01", "1.", "0x1F", "1e5.3") it is an
  * invalid number rather than a value followed by junk. A literal followed
  * directly by a letter or digit ("truex") is an unexpected character there.
+ * Input that ends inside a string, even inside an escape or a UTF-8
+ * sequence, is an unterminated string. The key in "duplicate key" is shown
+ * decoded and JSON-escaped, cut to about 64 bytes with "...".
  *
  * Memory: BURROW_ENOMEM from the builder or the scratch buffer. The input is
  * never read at or past text + len.

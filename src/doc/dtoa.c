@@ -66,29 +66,6 @@ __extension__ typedef unsigned __int128 u128;
 /* Defined at the end of the file (generated). */
 static const uint64_t pow10_table[DTOA_M_MAX - DTOA_M_MIN + 1][2];
 
-static const uint64_t pow10_u64[20] = {
-    1ull,
-    10ull,
-    100ull,
-    1000ull,
-    10000ull,
-    100000ull,
-    1000000ull,
-    10000000ull,
-    100000000ull,
-    1000000000ull,
-    10000000000ull,
-    100000000000ull,
-    1000000000000ull,
-    10000000000000ull,
-    100000000000000ull,
-    1000000000000000ull,
-    10000000000000000ull,
-    100000000000000000ull,
-    1000000000000000000ull,
-    10000000000000000000ull,
-};
-
 /* 5^k for the k where an exactly integral scaled value is possible */
 static const uint64_t pow5_u64[23] = {
     1ull,
@@ -133,34 +110,73 @@ static inline int floor_log10_pow2(int q) { return (q * 78913) >> 18; }
 static inline int floor_log10_three_quarters_pow2(int q) { return (q * 157827 - 65500) >> 19; }
 static inline int floor_log2_pow10(int e) { return (e * 217706) >> 16; }
 
-int dtoa_count_digits(uint64_t v)
+/*
+ * Decimal digits in independent chunks: 64-bit values are cut into pieces
+ * of 8 digits, each written with 32-bit arithmetic as two halves of 4 and
+ * then pairs, so the divisions of different pieces overlap instead of
+ * forming one long chain of 64-bit divisions by 100.
+ */
+static inline char *put2(char *p, uint32_t v) /* v < 100, two digits */
 {
-    /* bits * log10(2) estimates the count within one; one compare fixes it */
-    int bits = 64 - __builtin_clzll(v | 1);
-    int t = (bits * 1233) >> 12;
-    return t + (v >= pow10_u64[t]) + (v == 0);
+    memcpy(p, digit_pairs + 2 * v, 2);
+    return p + 2;
 }
 
-/* Write the n low decimal digits of v, right to left, ending at dst + n. */
-static void write_digits(char *dst, uint64_t v, int n)
+static inline char *put4(char *p, uint32_t v) /* v < 10^4, four digits */
 {
-    char *p = dst + n;
-    while (n >= 2) {
-        uint64_t r = v % 100;
-        v /= 100;
-        p -= 2;
-        memcpy(p, digit_pairs + 2 * r, 2);
-        n -= 2;
+    uint32_t hi = v / 100;
+    put2(p, hi);
+    return put2(p + 2, v - hi * 100);
+}
+
+static inline char *put8(char *p, uint32_t v) /* v < 10^8, eight digits */
+{
+    uint32_t hi = v / 10000;
+    put4(p, hi);
+    return put4(p + 4, v - hi * 10000);
+}
+
+static inline char *put1or2(char *p, uint32_t v) /* v < 100, no leading zero */
+{
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
     }
-    if (n)
-        *--p = (char)('0' + v % 10);
+    return put2(p, v);
+}
+
+static inline char *put_upto8(char *p, uint32_t v) /* v < 10^8, no leading zeros */
+{
+    if (v < 100)
+        return put1or2(p, v);
+    if (v < 10000) {
+        uint32_t hi = v / 100;
+        return put2(put1or2(p, hi), v - hi * 100);
+    }
+    if (v < 1000000) {
+        uint32_t hi = v / 10000;
+        return put4(put1or2(p, hi), v - hi * 10000);
+    }
+    uint32_t hi = v / 1000000, rest = v - hi * 1000000, mid = rest / 10000;
+    p = put2(put1or2(p, hi), mid);
+    return put4(p, rest - mid * 10000);
 }
 
 size_t dtoa_u64(char *dst, uint64_t v)
 {
-    int n = dtoa_count_digits(v);
-    write_digits(dst, v, n);
-    return (size_t)n;
+    char *p;
+    if (v < 100000000) {
+        p = put_upto8(dst, (uint32_t)v);
+    } else if (v < 10000000000000000ull) {
+        uint64_t hi = v / 100000000;
+        p = put8(put_upto8(dst, (uint32_t)hi), (uint32_t)(v - hi * 100000000));
+    } else {
+        uint64_t hi = v / 10000000000000000ull; /* < 1845 */
+        uint64_t rest = v - hi * 10000000000000000ull, mid = rest / 100000000;
+        p = put8(put_upto8(dst, (uint32_t)hi), (uint32_t)mid);
+        p = put8(p, (uint32_t)(rest - mid * 100000000));
+    }
+    return (size_t)(p - dst);
 }
 
 /* floor(g * cp / 2^128), and whether the product has a fraction. */
@@ -185,6 +201,8 @@ static inline uint64_t scaled_round_odd(const uint64_t g[2], uint64_t cbx, int h
 
 static int strip_trailing_zeros(uint64_t *f)
 {
+    if (*f % 10) /* most doubles: nothing to strip */
+        return 0;
     int n = 0;
     while (*f % 100000000 == 0) {
         *f /= 100000000;
@@ -296,13 +314,12 @@ size_t json_format_double(double d, char *dst)
     uint64_t f;
     int k;
     dtoa_shortest(d, &f, &k);
-    int n = dtoa_count_digits(f);
+    /* The digits go one place right of where the number starts; each
+     * notation then moves them at most a few places. */
+    int n = (int)dtoa_u64(p + 1, f);
     int e = k + n - 1; /* d = f1.f2...fn * 10^e */
 
-    if (e >= 17 || e < -5) {
-        /* d1[.d2...dn]e±E: the digits go one place right, then the point
-         * takes the old place of d2 */
-        write_digits(p + 1, f, n);
+    if (e >= 17 || e < -5) { /* d1[.d2...dn]e±E */
         p[0] = p[1];
         if (n > 1) {
             p[1] = '.';
@@ -316,7 +333,7 @@ size_t json_format_double(double d, char *dst)
         return (size_t)(p - dst);
     }
     if (k >= 0) { /* an integer: digits, zeros, ".0" */
-        write_digits(p, f, n);
+        memmove(p, p + 1, (size_t)n);
         p += n;
         memset(p, '0', (size_t)k);
         p += k;
@@ -324,17 +341,14 @@ size_t json_format_double(double d, char *dst)
         return (size_t)(p + 2 - dst);
     }
     if (e >= 0) { /* the point falls inside the digits */
-        int ilen = e + 1;
-        write_digits(p + 1, f, n);
-        memmove(p, p + 1, (size_t)ilen);
-        p[ilen] = '.';
+        memmove(p, p + 1, (size_t)e + 1);
+        p[e + 1] = '.';
         return (size_t)(p + n + 1 - dst);
     }
-    /* 0.000ddd */
-    memcpy(p, "0.0000", 6);
-    p += 1 - e; /* "0." and -e-1 zeros */
-    write_digits(p, f, n);
-    return (size_t)(p + n - dst);
+    /* 0.000ddd: "0." and -e-1 zeros before the digits */
+    memmove(p + 1 - e, p + 1, (size_t)n);
+    memcpy(p, "0.0000", (size_t)(1 - e));
+    return (size_t)(p + 1 - e + n - dst);
 }
 
 /* ---- generated by scripts/gen_dtoa_pow10.py; do not edit ---------------- */

@@ -17,9 +17,6 @@
  */
 void dtoa_shortest(double v, uint64_t *digits, int *exp10);
 
-/* Number of decimal digits of v (1 for 0). */
-int dtoa_count_digits(uint64_t v);
-
 /* Write v in decimal at dst (at most 20 bytes, no NUL); returns the length. */
 size_t dtoa_u64(char *dst, uint64_t v);
 

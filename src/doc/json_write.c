@@ -79,11 +79,13 @@ static inline uint8_t *room(json_writer *w, size_t n)
     return w->out->data + w->out->size;
 }
 
-static int write_string(json_writer *w, const uint8_t *s, size_t n)
+/* The string s of n bytes, quoted and escaped; leaves room for extra more
+ * bytes after it. */
+static int write_string(json_writer *w, const uint8_t *s, size_t n, size_t extra)
 {
     /* Invariant: room for the unwritten input as it is, plus the closing
-     * quote; an escape grows the output, so it makes room again. */
-    uint8_t *o = room(w, n + 2);
+     * quote and extra; an escape grows the output, so it makes room again. */
+    uint8_t *o = room(w, n + 2 + extra);
     if (!o)
         return BURROW_ENOMEM;
     *o++ = '"';
@@ -104,7 +106,7 @@ static int write_string(json_writer *w, const uint8_t *s, size_t n)
         if (p == end)
             break;
         w->out->size = (size_t)(o - w->out->data);
-        if (!(o = room(w, 6 + (size_t)(end - p))))
+        if (!(o = room(w, 6 + (size_t)(end - p) + 1 + extra)))
             return BURROW_ENOMEM;
         uint8_t c = *p++, e = escape_table[c];
         o[0] = '\\';
@@ -148,6 +150,48 @@ static inline size_t load_width(const uint8_t *p, unsigned width)
     }
 }
 
+/* Longest scalar text: "-1.2345678901234567e-308" (24), "-9223372036854775808" */
+#define SCALAR_ROOM 32
+
+static inline size_t int_text(uint8_t *o, int64_t i)
+{
+    /* negate in unsigned arithmetic: INT64_MIN has no positive int64 */
+    uint64_t u = (uint64_t)i;
+    if (i >= 0)
+        return dtoa_u64((char *)o, u);
+    *o = '-';
+    return 1 + dtoa_u64((char *)o + 1, 0 - u);
+}
+
+/* The text of the scalar [p, p+len) at o (SCALAR_ROOM bytes of room): its
+ * length, or 0 when the value is malformed (or not a scalar). */
+static inline size_t scalar_text(uint8_t *o, const uint8_t *p, size_t len)
+{
+    switch (p[0]) {
+    case DOC_TAG_NULL:
+        memcpy(o, "null", 4);
+        return len == 1 ? 4 : 0;
+    case DOC_TAG_FALSE:
+        memcpy(o, "false", 5);
+        return len == 1 ? 5 : 0;
+    case DOC_TAG_TRUE:
+        memcpy(o, "true", 4);
+        return len == 1 ? 4 : 0;
+    case DOC_TAG_INT8: return len == 2 ? int_text(o, (int8_t)p[1]) : 0;
+    case DOC_TAG_INT16: return len == 3 ? int_text(o, (int16_t)le16_load(p + 1)) : 0;
+    case DOC_TAG_INT32: return len == 5 ? int_text(o, (int32_t)le32_load(p + 1)) : 0;
+    case DOC_TAG_INT64: return len == 9 ? int_text(o, (int64_t)le64_load(p + 1)) : 0;
+    case DOC_TAG_DOUBLE: {
+        double d;
+        if (len != 9)
+            return 0;
+        memcpy(&d, p + 1, 8);
+        return isfinite(d) ? json_format_double(d, (char *)o) : 0;
+    }
+    default: return 0;
+    }
+}
+
 static int write_value(json_writer *w, const uint8_t *p, size_t len, int depth);
 
 static int write_container(json_writer *w, const uint8_t *p, size_t len, int depth)
@@ -187,40 +231,52 @@ static int write_container(json_writer *w, const uint8_t *p, size_t len, int dep
     if (load_width(offsets, width) != 0)
         return corrupt(w, offsets, "first element offset is not 0");
     size_t start = 0;
+    int rc;
     for (uint32_t i = 0; i < count; i++) {
         size_t end = i + 1 < count ? load_width(offsets + (size_t)(i + 1) * width, width)
                                    : elems_len;
         if (end <= start || end > elems_len)
             return corrupt(w, offsets + (size_t)i * width, "element offsets out of order");
-        if (i > 0) {
-            if (!(o = room(w, 1)))
-                return BURROW_ENOMEM;
-            *o = ',';
-            w->out->size++;
-        }
-        int rc;
-        if (w->layout && (rc = write_break(w, depth + 1)))
-            return rc;
         const uint8_t *e = body + start, *e_end = body + end;
+        start = end;
+
+        /* One reservation covers the comma and a scalar value; a key, a
+         * line break, a string or a container make their own room. */
+        if (!(o = room(w, 1 + SCALAR_ROOM)))
+            return BURROW_ENOMEM;
+        if (i > 0)
+            *o++ = ',';
+        if (w->layout) {
+            w->out->size = (size_t)(o - w->out->data);
+            if ((rc = write_break(w, depth + 1)) || !(o = room(w, SCALAR_ROOM)))
+                return rc ? rc : BURROW_ENOMEM;
+        }
         if (object) {
             uint64_t klen;
             size_t k = varint_get(e, e_end, &klen);
             if (!k || klen >= (uint64_t)(e_end - e) - k)
                 return corrupt(w, e, "object key overruns its element");
-            if ((rc = write_string(w, e + k, (size_t)klen)))
+            w->out->size = (size_t)(o - w->out->data);
+            if ((rc = write_string(w, e + k, (size_t)klen, 1 + w->space_len + SCALAR_ROOM)))
                 return rc;
-            if (!(o = room(w, 1 + w->space_len)))
-                return BURROW_ENOMEM;
+            o = w->out->data + w->out->size;
             *o++ = ':';
             memcpy(o, w->space, w->space_len);
-            w->out->size += 1 + w->space_len;
+            o += w->space_len;
             e += k + klen;
         }
-        if ((rc = write_value(w, e, (size_t)(e_end - e), depth + 1)))
-            return rc;
-        start = end;
+        size_t vlen = (size_t)(e_end - e);
+        if (e[0] < DOC_TAG_STRING) {
+            size_t n = scalar_text(o, e, vlen);
+            if (!n)
+                return corrupt(w, e, "malformed scalar");
+            w->out->size = (size_t)(o + n - w->out->data);
+        } else {
+            w->out->size = (size_t)(o - w->out->data);
+            if ((rc = write_value(w, e, vlen, depth + 1)))
+                return rc;
+        }
     }
-    int rc;
     if (w->layout && (rc = write_break(w, depth)))
         return rc;
     if (!(o = room(w, 1)))
@@ -242,49 +298,17 @@ static int write_value(json_writer *w, const uint8_t *p, size_t len, int depth)
         size_t k = varint_get(p + 1, p + len, &n);
         if (!k || n != len - 1 - k)
             return corrupt(w, p, "string length does not match its slot");
-        return write_string(w, p + 1 + k, (size_t)n);
+        return write_string(w, p + 1 + k, (size_t)n, 0);
     }
     if (tag == DOC_TAG_ARRAY || tag == DOC_TAG_OBJECT)
         return write_container(w, p, len, depth);
-
-    /* scalars: at most 24 bytes of text ("-1.2345678901234567e-308") */
-    uint8_t *o = room(w, 32);
+    uint8_t *o = room(w, SCALAR_ROOM);
     if (!o)
         return BURROW_ENOMEM;
-    static const uint8_t scalar_len[] = {
-        [DOC_TAG_NULL] = 1, [DOC_TAG_FALSE] = 1, [DOC_TAG_TRUE] = 1, [DOC_TAG_INT8] = 2,
-        [DOC_TAG_INT16] = 3, [DOC_TAG_INT32] = 5, [DOC_TAG_INT64] = 9, [DOC_TAG_DOUBLE] = 9,
-    };
-    if (tag > DOC_TAG_DOUBLE)
-        return corrupt(w, p, "unknown tag");
-    if (len != scalar_len[tag])
-        return corrupt(w, p, "scalar length does not match its slot");
-    int64_t i;
-    switch (tag) {
-    case DOC_TAG_NULL: memcpy(o, "null", 4); w->out->size += 4; return 0;
-    case DOC_TAG_FALSE: memcpy(o, "false", 5); w->out->size += 5; return 0;
-    case DOC_TAG_TRUE: memcpy(o, "true", 4); w->out->size += 4; return 0;
-    case DOC_TAG_INT8: i = (int8_t)p[1]; break;
-    case DOC_TAG_INT16: i = (int16_t)le16_load(p + 1); break;
-    case DOC_TAG_INT32: i = (int32_t)le32_load(p + 1); break;
-    case DOC_TAG_INT64: i = (int64_t)le64_load(p + 1); break;
-    default: {
-        double d;
-        memcpy(&d, p + 1, 8);
-        if (!isfinite(d))
-            return corrupt(w, p, "double is not finite");
-        w->out->size += json_format_double(d, (char *)o);
-        return 0;
-    }
-    }
-    /* negate in unsigned arithmetic: INT64_MIN has no positive int64 */
-    uint64_t u = (uint64_t)i;
-    if (i < 0) {
-        *o++ = '-';
-        u = 0 - u;
-        w->out->size++;
-    }
-    w->out->size += dtoa_u64((char *)o, u);
+    size_t n = scalar_text(o, p, len);
+    if (!n)
+        return corrupt(w, p, tag > DOC_TAG_OBJECT ? "unknown tag" : "malformed scalar");
+    w->out->size += n;
     return 0;
 }
 

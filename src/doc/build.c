@@ -313,17 +313,21 @@ int doc_builder_end(doc_builder *b)
                 }
             }
         } else {
-            for (uint32_t i = 1; i < n; i++) {
-                const char *ki;
-                size_t ni;
-                key_at(b, starts[i], &ki, &ni);
-                for (uint32_t j = 0; j < i; j++) {
-                    const char *kj;
-                    size_t nj;
-                    key_at(b, starts[j], &kj, &nj);
-                    if (ni == nj && memcmp(ki, kj, ni) == 0)
+            /* Small objects: pairwise, on each key's length and first bytes
+             * decoded once, so most pairs differ without a memcmp. */
+            struct {
+                const char *k;
+                size_t n;
+                uint64_t head;
+            } keys[DOC_SORTED_MIN];
+            for (uint32_t i = 0; i < n; i++) {
+                key_at(b, starts[i], &keys[i].k, &keys[i].n);
+                keys[i].head = 0;
+                memcpy(&keys[i].head, keys[i].k, keys[i].n < 8 ? keys[i].n : 8);
+                for (uint32_t j = 0; j < i; j++)
+                    if (keys[j].n == keys[i].n && keys[j].head == keys[i].head &&
+                        memcmp(keys[j].k, keys[i].k, keys[i].n) == 0)
                         return duplicate(b, starts[i]);
-                }
             }
         }
     }

@@ -4,7 +4,8 @@
  * and RedisJSON-style custom layouts, nesting to the limit, damaged values
  * refused with BURROW_ECORRUPT, doubles that read back bit for bit in the
  * fewest digits, and random documents written the same as a slow reference
- * writer built on the public accessors (seed printed).
+ * writer built on the public accessors and parsed back (json_parse) to the
+ * same bytes, compact and with layouts (seed printed).
  */
 #include <float.h>
 #include <inttypes.h>
@@ -48,12 +49,14 @@ typedef struct op {
 #define DONE_ {OP_DONE, 0, 0, NULL, 0}
 
 static doc_builder builder;
-static buf doc_bytes; /* the last document built, owned here */
+static doc_builder parser; /* for json_parse of what was written */
+static buf doc_bytes;      /* the last document built, owned here */
 
 static int setup(void **state)
 {
     (void)state;
     doc_builder_init(&builder);
+    doc_builder_init(&parser);
     buf_init(&doc_bytes);
     return 0;
 }
@@ -62,6 +65,7 @@ static int teardown(void **state)
 {
     (void)state;
     doc_builder_free(&builder);
+    doc_builder_free(&parser);
     buf_free(&doc_bytes);
     return 0;
 }
@@ -290,6 +294,8 @@ static void test_long_strings(void **state)
 
 /* ---- doubles -------------------------------------------------------------- */
 
+static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
 static void test_double_text(void **state)
 {
     (void)state;
@@ -351,6 +357,17 @@ static void test_double_text(void **state)
                      cases[i].text);
         /* and the same through json_write */
         expect_ops((op[]){DBL_(cases[i].d), DONE_}, cases[i].text);
+        /* and json_parse reads it back as that double, not as an int */
+        doc_val back;
+        double x;
+        assert_int_equal(json_parse(cases[i].text, strlen(cases[i].text), NULL, &parser), 0);
+        const uint8_t *pd;
+        size_t pn;
+        assert_int_equal(doc_builder_finish(&parser, &pd, &pn), 0);
+        assert_int_equal(doc_root(pd, pn, &back), 0);
+        assert_int_equal(doc_type(back), DOC_DOUBLE);
+        assert_int_equal(doc_get_double(back, &x), 0);
+        assert_true(same_bits(x, cases[i].d));
     }
     expect_ops((op[]){ARR_, DBL_(1.0), INT_(1), DBL_(-0.0), INT_(0), END_, DONE_},
                 "[1.0,1,-0.0,0]");
@@ -373,7 +390,6 @@ static int significant_digits(const char *s)
     return n - trailing_zeros;
 }
 
-static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?(e[+-][0-9]+)? with a fraction or an exponent */
 static bool json_double_syntax(const char *s)
@@ -1029,6 +1045,18 @@ static void test_random_documents(void **state)
             fail_msg("round %u: json_write and the reference differ:\n%.*s\n%.*s", round,
                      (int)got.size, (const char *)got.data, (int)want.size,
                      (const char *)want.data);
+
+        /* the text parses back to the very same bytes, whatever the
+         * (whitespace) layout: no value, key order or number type changes */
+        const uint8_t *pd;
+        size_t pn;
+        int prc = json_parse((const char *)got.data, got.size, NULL, &parser);
+        if (prc)
+            fail_msg("round %u: json_write text does not parse: %s", round, burrow_errmsg());
+        assert_int_equal(doc_builder_finish(&parser, &pd, &pn), 0);
+        if (pn != doc_bytes.size || memcmp(pd, doc_bytes.data, pn) != 0)
+            fail_msg("round %u: json_write text parses to other bytes:\n%.*s", round,
+                     (int)got.size, (const char *)got.data);
 
         /* damage: flip a byte or cut the value short; either the text comes
          * out or BURROW_ECORRUPT, never a read outside the value */

@@ -337,8 +337,9 @@ int json_write(doc_val v, unsigned flags, const json_format *fmt, buf *out)
 
     size_t start = out->size;
     /* The text is usually about as long as the binary form: one early
-     * reservation saves most of the doublings on big documents. */
-    if (buf_reserve(out, v.len + v.len / 4 + 64))
+     * reservation saves most of the doublings on big documents (a length
+     * no document can have gets none; the walk will find it corrupt). */
+    if (v.len <= DOC_MAX_SIZE && buf_reserve(out, v.len + v.len / 4 + 64))
         return BURROW_ENOMEM;
     int rc = v.p ? write_value(&w, v.p, v.len, 0) : corrupt(&w, v.p, "no value");
     if (rc)

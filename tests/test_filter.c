@@ -6,6 +6,7 @@
  * documents, and a randomised differential test against a reference
  * evaluator written here over a tiny value tree of its own.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,6 +78,8 @@ static int match_json(const char *doc_json, const char *filter_json)
     free(d);
     return r;
 }
+
+static void put_text(buf *b, const char *s) { assert_int_equal(buf_append(b, s, strlen(s)), 0); }
 
 /* ---- the table ------------------------------------------------------------ */
 
@@ -517,6 +520,50 @@ static void test_tree(void **state)
     assert_string_equal(filter_op_name(FILTER_NOR), "$nor");
 }
 
+/* Nesting as deep as the JSON parser allows compiles and evaluates (the
+ * recursion is bounded by the filter, which json_parse bounds). */
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *d = parse_doc("{\"a\":1}", &n);
+    doc_val root;
+    assert_int_equal(doc_root(d, n, &root), 0);
+    buf t = {0};
+    /* 500 field-level $not: an even count is the condition itself. */
+    put_text(&t, "{\"a\":");
+    for (int i = 0; i < 500; i++)
+        put_text(&t, "{\"$not\":");
+    put_text(&t, "{\"$eq\":1}");
+    for (int i = 0; i < 501; i++)
+        put_text(&t, "}");
+    assert_int_equal(buf_putc(&t, 0), 0);
+    doc_filter *f = compile_ok((char *)t.data);
+    assert_int_equal(doc_filter_match(f, root), 1);
+    doc_filter_free(f);
+    /* 250 nested $and / $nor arrays (two levels of JSON each). */
+    const char *ops[] = {"$and", "$nor"};
+    for (int k = 0; k < 2; k++) {
+        t.size = 0;
+        for (int i = 0; i < 250; i++) {
+            put_text(&t, "{\"");
+            put_text(&t, ops[k]);
+            put_text(&t, "\":[");
+        }
+        put_text(&t, "{\"a\":1}");
+        for (int i = 0; i < 250; i++)
+            put_text(&t, "]}");
+        assert_int_equal(buf_putc(&t, 0), 0);
+        f = compile_ok((char *)t.data);
+        assert_int_equal(doc_filter_match(f, root), 1); /* an even number of $nor */
+        if (k == 0)
+            assert_int_equal(doc_filter_root(f)->op, FILTER_EQ); /* flattened away */
+        doc_filter_free(f);
+    }
+    buf_free(&t);
+    free(d);
+}
+
 /* ---- compile errors ------------------------------------------------------- */
 
 typedef struct error_case {
@@ -700,6 +747,65 @@ static void test_damaged_documents(void **state)
         doc_filter_free(f[i]);
 }
 
+/* ---- sharing between threads ---------------------------------------------- */
+
+typedef struct share_arg {
+    const doc_filter *f;
+    doc_val *roots;
+    const int *expect;
+    int ndocs;
+    int bad;
+} share_arg;
+
+static void *share_worker(void *p)
+{
+    share_arg *a = p;
+    for (int round = 0; round < 200; round++)
+        for (int i = 0; i < a->ndocs; i++)
+            a->bad += doc_filter_match(a->f, a->roots[i]) != a->expect[i];
+    return NULL;
+}
+
+/* One compiled filter, several threads evaluating at once: the same
+ * answers as alone (and nothing for ThreadSanitizer to report). */
+static void test_shared_between_threads(void **state)
+{
+    (void)state;
+    static const char *docs[] = {"{\"a\":[{\"b\":1},{\"b\":5}],\"s\":\"xy\"}",
+                                 "{\"a\":{\"b\":3},\"s\":\"yx\"}", "{\"s\":[\"x\"]}",
+                                 "{\"a\":[]}", "{\"a\":{\"b\":1},\"s\":\"z\"}"};
+    enum { ND = 5, NT = 4 };
+    doc_filter *f = compile_ok("{\"$or\":[{\"a.b\":{\"$gte\":4}},{\"s\":{\"$startsWith\":\"y\"}},"
+                               "{\"a.b\":{\"$exists\":false},\"s\":{\"$in\":[\"x\",null]}}]}");
+    uint8_t *bin[ND];
+    doc_val roots[ND];
+    int expect[ND];
+    for (int i = 0; i < ND; i++) {
+        size_t n;
+        bin[i] = parse_doc(docs[i], &n);
+        assert_int_equal(doc_root(bin[i], n, &roots[i]), 0);
+        expect[i] = doc_filter_match(f, roots[i]);
+    }
+    assert_int_equal(expect[0], 1);
+    assert_int_equal(expect[1], 1);
+    assert_int_equal(expect[2], 1);
+    assert_int_equal(expect[3], 1);
+    assert_int_equal(expect[4], 0);
+    pthread_t th[NT];
+    share_arg args[NT];
+    for (int t = 0; t < NT; t++) {
+        args[t] = (share_arg){f, roots, expect, ND, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, share_worker, &args[t]), 0);
+    }
+    for (int t = 0; t < NT; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(args[t].bad, 0);
+    }
+    for (int i = 0; i < ND; i++)
+        free(bin[i]);
+    doc_filter_free(f);
+}
+
 /* ---- the reference model ---------------------------------------------------
  *
  * Values and filters as small trees of their own, generated at random,
@@ -845,40 +951,38 @@ static tv *gen_value(model *m, int depth)
 
 /* ---- writing JSON ---- */
 
-static void put(buf *b, const char *s) { assert_int_equal(buf_append(b, s, strlen(s)), 0); }
-
 static void put_quoted(buf *b, const char *s)
 {
-    put(b, "\"");
-    put(b, s);
-    put(b, "\"");
+    put_text(b, "\"");
+    put_text(b, s);
+    put_text(b, "\"");
 }
 
 static void write_tv(buf *b, const tv *v)
 {
     char num[32];
     switch (v->t) {
-    case V_NULL: put(b, "null"); break;
-    case V_FALSE: put(b, "false"); break;
-    case V_TRUE: put(b, "true"); break;
+    case V_NULL: put_text(b, "null"); break;
+    case V_FALSE: put_text(b, "false"); break;
+    case V_TRUE: put_text(b, "true"); break;
     case V_NUM:
         snprintf(num, sizeof num, v->dbl ? "%.1f" : "%.0f", v->num);
-        put(b, num);
+        put_text(b, num);
         break;
     case V_STR: put_quoted(b, v->s); break;
     case V_ARR:
     case V_OBJ:
-        put(b, v->t == V_ARR ? "[" : "{");
+        put_text(b, v->t == V_ARR ? "[" : "{");
         for (int i = 0; i < v->n; i++) {
             if (i)
-                put(b, ",");
+                put_text(b, ",");
             if (v->t == V_OBJ) {
                 put_quoted(b, v->key[i]);
-                put(b, ":");
+                put_text(b, ":");
             }
             write_tv(b, v->kid[i]);
         }
-        put(b, v->t == V_ARR ? "]" : "}");
+        put_text(b, v->t == V_ARR ? "]" : "}");
         break;
     }
 }
@@ -888,15 +992,15 @@ static void write_obj(buf *b, const tobj *o);
 static void write_cond(buf *b, const tcond *c)
 {
     put_quoted(b, cond_names[c->op]);
-    put(b, ":");
+    put_text(b, ":");
     if (c->op == C_NOT || (c->op == C_ELEM && !c->filter)) {
-        put(b, "{");
+        put_text(b, "{");
         for (int i = 0; i < c->nsub; i++) {
             if (i)
-                put(b, ",");
+                put_text(b, ",");
             write_cond(b, c->sub[i]);
         }
-        put(b, "}");
+        put_text(b, "}");
     } else if (c->op == C_ELEM) {
         write_obj(b, c->filter);
     } else {
@@ -909,44 +1013,44 @@ static void write_member(buf *b, const tmember *mb)
     static const char *const names[] = {NULL, "$and", "$or", "$nor", "$not"};
     if (mb->kind == M_FIELD) {
         put_quoted(b, mb->path);
-        put(b, ":");
+        put_text(b, ":");
         if (mb->plain) {
             write_tv(b, mb->plain);
             return;
         }
-        put(b, "{");
+        put_text(b, "{");
         for (int i = 0; i < mb->nops; i++) {
             if (i)
-                put(b, ",");
+                put_text(b, ",");
             write_cond(b, mb->ops[i]);
         }
-        put(b, "}");
+        put_text(b, "}");
         return;
     }
     put_quoted(b, names[mb->kind]);
-    put(b, ":");
+    put_text(b, ":");
     if (mb->kind == M_NOT) {
         write_obj(b, mb->objs[0]);
         return;
     }
-    put(b, "[");
+    put_text(b, "[");
     for (int i = 0; i < mb->nobjs; i++) {
         if (i)
-            put(b, ",");
+            put_text(b, ",");
         write_obj(b, mb->objs[i]);
     }
-    put(b, "]");
+    put_text(b, "]");
 }
 
 static void write_obj(buf *b, const tobj *o)
 {
-    put(b, "{");
+    put_text(b, "{");
     for (int i = 0; i < o->n; i++) {
         if (i)
-            put(b, ",");
+            put_text(b, ",");
         write_member(b, o->m[i]);
     }
-    put(b, "}");
+    put_text(b, "}");
 }
 
 /* ---- generating filters ---- */
@@ -1431,13 +1535,13 @@ static void test_differential(void **state)
                 break;
             case 1:
                 nops = gen_ops(m, 1, ops, 2);
-                put(&cb, "{");
+                put_text(&cb, "{");
                 for (int i = 0; i < nops; i++) {
                     if (i)
-                        put(&cb, ",");
+                        put_text(&cb, ",");
                     write_cond(&cb, ops[i]);
                 }
-                put(&cb, "}");
+                put_text(&cb, "}");
                 break;
             default: fo = gen_filter(m, 1, true); write_obj(&cb, fo);
             }
@@ -1488,9 +1592,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_value_conditions),
         cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_damaged_documents),
+        cmocka_unit_test(test_shared_between_threads),
         cmocka_unit_test(test_differential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

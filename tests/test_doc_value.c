@@ -1064,7 +1064,7 @@ static const struct {
     {DOC_PATH_DOTTED, "a.b.0", "K:a|K:b|D:0/0"},
     {DOC_PATH_DOTTED, "0", "D:0/0"},
     {DOC_PATH_DOTTED, "a.12.c", "K:a|D:12/12|K:c"},
-    {DOC_PATH_DOTTED, "a.01", "K:a|D:01/1"},
+    {DOC_PATH_DOTTED, "a.01", "K:a|K:01"}, /* a leading zero: a key only */
     {DOC_PATH_DOTTED, "a.99999999999999999999", "K:a|D:99999999999999999999/9223372036854775807"},
     {DOC_PATH_DOTTED, "a.-1", "K:a|K:-1"},
     {DOC_PATH_DOTTED, "$.a", "K:$|K:a"},
@@ -1206,7 +1206,7 @@ static const struct {
     {DOC_PATH_DOTTED, "a.b.2.c", "\"x\""},
     {DOC_PATH_DOTTED, "a.0", "\"zero\""},
     {DOC_PATH_DOTTED, "arr.0.1", "2"},
-    {DOC_PATH_DOTTED, "arr.01.0", "3"},
+    {DOC_PATH_DOTTED, "arr.01.0", NULL}, /* "01" is not an index */
     {DOC_PATH_DOTTED, "arr.2", NULL},
     {DOC_PATH_DOTTED, "a.b.99999999999999999999", NULL},
     {DOC_PATH_DOTTED, "a.k.e", NULL},
@@ -1265,7 +1265,7 @@ static const struct {
     {DOC_PATH_JSONPATH, "$.a-b", "$['a-b']"},
     {DOC_PATH_JSONPATH, "$['a.b']", "$['a.b']"},
     {DOC_PATH_DOTTED, "a.b.0", "$.a.b[0]"},
-    {DOC_PATH_DOTTED, "a.007", "$.a[007]"},
+    {DOC_PATH_DOTTED, "a.007", "$.a['007']"},
     {DOC_PATH_DOTTED, "x y", "$['x y']"},
 };
 

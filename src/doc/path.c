@@ -17,9 +17,11 @@
  *
  *   Dotted, as MongoDB filters and update operators write it
  *   (DOC_PATH_DOTTED): names separated by single dots, none empty. A name
- *   of ASCII digits only is a DIGITS step: an index into an array, the key
- *   of that spelling in an object. Its index saturates at INT64_MAX when
- *   the digits are too many, which no array reaches.
+ *   of ASCII digits only, without a leading zero ("0" itself is fine), is a
+ *   DIGITS step: an index into an array, the key of that spelling in an
+ *   object (MongoDB's rule: "a.01" names only the key "01"). Its index
+ *   saturates at INT64_MAX when the digits are too many, which no array
+ *   reaches.
  *
  * Errors are BURROW_EINVAL with "path '<text>': <what> at column <n>",
  * columns counted in bytes from 1.
@@ -250,7 +252,7 @@ static int parse_dotted(parser *ps)
             return fail(ps, start, "empty step");
         const char *name = ps->s + start;
         size_t n = end - start;
-        if (all_digits(name, n)) {
+        if (all_digits(name, n) && (n == 1 || name[0] != '0')) {
             add_name(ps, DOC_STEP_DIGITS, name, n);
             int64_t v = 0;
             for (size_t i = 0; i < n; i++) {

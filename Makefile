@@ -16,7 +16,7 @@ ifeq ($(SAN),1)
   OPT := -O1
 endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS  := -pthread
+LDLIBS  := -pthread -lm
 
 LIB_SRC := $(wildcard src/base/*.c) $(wildcard src/store/*.c) $(wildcard src/doc/*.c) $(wildcard src/query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -26,7 +26,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_LIB  := $(wildcard tests/lib/*.c)
 TEST_LOBJ := $(TEST_LIB:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib tests test test-fast test-san bench example clean install
+.PHONY: all lib tests test test-fast test-san bench example clean install fuzz
 
 all: lib $(BUILD)/examples/hello
 
@@ -66,6 +66,21 @@ test-san:
 	@scripts/run-tests.sh build/san/tests $(TEST_ARGS)
 
 test: test-fast test-san
+
+# libFuzzer targets (clang): the library built again with coverage and
+# sanitizers into build/fuzz, then one binary per fuzz/fuzz_*.c.
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz/obj CC=clang OPT="-O1 -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="$(FUZZ_FLAGS)" build/fuzz/obj/libburrow.a
+	$(MAKE) $(FUZZ_BIN)
+
+build/fuzz/%: fuzz/%.c build/fuzz/obj/libburrow.a
+	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$< -o $@ build/fuzz/obj/libburrow.a -lm $(LDLIBS)
 
 bench: lib
 	$(MAKE) -C bench BUILD=../$(BUILD)

@@ -263,6 +263,236 @@ int burrow_cursor_prev(burrow_cursor *cur, burrow_val *key, burrow_val *val);
 int burrow_cursor_seek(burrow_cursor *cur, const void *key, size_t klen, int mode, burrow_val *k,
                        burrow_val *val);
 
+/* ---- JSON and binary documents ----------------------------------------- */
+
+/*
+ * Documents are JSON values. The database stores them in a binary form
+ * (docs/documents.md) that reads one field without decoding the rest;
+ * callers that want speed can pass and take that form directly (the *_bin
+ * functions and BURROW_OUT_BINARY), others use JSON text.
+ */
+
+/* JSON types, also the order of values across types in comparisons, sorts
+ * and indexes: null < false < true < numbers < strings < arrays < objects. */
+typedef enum burrow_type {
+    BURROW_NULL = 0,
+    BURROW_FALSE = 1,
+    BURROW_TRUE = 2,
+    BURROW_INT = 3,    /* an integer that fits int64, kept exact */
+    BURROW_DOUBLE = 4, /* any other number */
+    BURROW_STRING = 5,
+    BURROW_ARRAY = 6,
+    BURROW_OBJECT = 7,
+} burrow_type;
+
+/* Parse RFC 8259 JSON text into a binary document (replaces *doc's
+ * contents). Errors: BURROW_EJSON ("line:column: what is wrong" in
+ * burrow_errmsg()), BURROW_ENOMEM. Duplicate keys in an object are an
+ * error. */
+int burrow_json_parse(const char *json, size_t len, burrow_buf *doc);
+
+#define BURROW_JSON_PRETTY 0x1u /* indent by two spaces, one member per line */
+
+/* Write a binary document as JSON text (replaces *json's contents; the text
+ * is NUL-terminated, the terminator not counted in size). Canonical compact
+ * form unless BURROW_JSON_PRETTY. BURROW_ECORRUPT on a damaged document. */
+int burrow_json_write(const void *doc, size_t len, unsigned flags, burrow_buf *json);
+
+/* Check a binary document from outside (structure, UTF-8, limits):
+ * 0 or BURROW_ECORRUPT. Every function taking a binary document checks it. */
+int burrow_doc_validate(const void *doc, size_t len);
+
+/* The value at path (RedisJSON syntax: $, $.a.b, $['a b'], $[3], $[-1];
+ * or MongoDB dotted a.b.3) in doc, as JSON text (replaces *json).
+ * BURROW_ENOTFOUND when the path leads nowhere. */
+int burrow_doc_path_json(const void *doc, size_t len, const char *path, unsigned flags,
+                         burrow_buf *json);
+
+/* ---- filters and updates ------------------------------------------------ */
+
+/*
+ * A filter is MongoDB-style JSON: {"age": {"$gte": 21}, "tags": "new"}.
+ * Operators: $eq $ne $gt $gte $lt $lte $in $nin $exists $contains
+ * $startsWith $endsWith $elemMatch, and $and $or $nor $not; dotted paths
+ * reach into objects and arrays; a condition on an array field matches when
+ * any element matches. docs/queries.md has the full rules.
+ * A compiled filter is immutable: share it between threads freely.
+ */
+typedef struct burrow_filter burrow_filter;
+int burrow_filter_compile(const char *json, size_t len, burrow_filter **out);
+void burrow_filter_free(burrow_filter *f);
+/* 1 when the binary document matches, 0 when not, or an error. */
+int burrow_filter_match(const burrow_filter *f, const void *doc, size_t len);
+
+/*
+ * An update is MongoDB-style JSON of operators: $set $unset $inc $mul $min
+ * $max $push $pull, e.g. {"$set": {"bid.amount": 120}, "$inc": {"bids": 1}}.
+ * Compiled once, immutable, shareable.
+ */
+typedef struct burrow_update burrow_update;
+int burrow_update_compile(const char *json, size_t len, burrow_update **out);
+void burrow_update_free(burrow_update *u);
+
+/* ---- collections --------------------------------------------------------- */
+
+/*
+ * A collection holds documents (JSON objects) by id. The id is the
+ * document's "_id" field, a string of 1..BURROW_MAX_ID_SIZE bytes; a
+ * document inserted without one gets a generated id: 128 bits, time
+ * ordered, printed as 26 characters of Crockford base32 (like a ULID), and
+ * stored in its "_id". Collection names are 1..BURROW_MAX_NAME_SIZE bytes
+ * of UTF-8 without control characters.
+ *
+ * An optional schema (JSON, docs/queries.md) declares field types,
+ * required, unique and indexed fields, and computed fields. A write that
+ * breaks it fails with BURROW_ECONSTRAINT, a message naming the field and
+ * the rule, and changes nothing.
+ *
+ * All functions take a txn: a write txn for changes, any txn for reads.
+ * Errors common to all: BURROW_ENOTFOUND (no such collection, or document),
+ * BURROW_EINVAL (bad argument), BURROW_EJSON (bad JSON text).
+ */
+#define BURROW_MAX_ID_SIZE 128
+#define BURROW_MAX_NAME_SIZE 128
+
+/* Create a collection; schema_json may be NULL. BURROW_EEXIST if it exists. */
+int burrow_coll_create(burrow_txn *txn, const char *name, const char *schema_json);
+/* Drop a collection, its documents and its indexes. */
+int burrow_coll_drop(burrow_txn *txn, const char *name);
+/* Call fn(ctx, name) for each collection in name order; a non-zero return
+ * stops the walk and is returned. name is valid during the call only. */
+int burrow_coll_list(burrow_txn *txn, int (*fn)(void *ctx, const char *name), void *ctx);
+/* Replace the schema (NULL removes it). Every document must pass the new
+ * schema (else BURROW_ECONSTRAINT naming the first that does not), and the
+ * indexes its unique/indexed fields ask for are built. */
+int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema_json);
+/* The schema as JSON text (replaces *json; "null" when there is none). */
+int burrow_coll_schema(burrow_txn *txn, const char *name, burrow_buf *json);
+
+/* Output of the read functions. */
+#define BURROW_OUT_JSON 0x0u   /* JSON text (NUL-terminated) */
+#define BURROW_OUT_BINARY 0x2u /* a binary document */
+#define BURROW_OUT_PRETTY 0x1u /* with JSON: BURROW_JSON_PRETTY */
+#define BURROW_OUT_RAW 0x4u    /* without the collection's computed fields */
+
+typedef struct burrow_output {
+    unsigned flags;             /* BURROW_OUT_* */
+    const char *const *fields;  /* projection: only these paths (and _id); NULL = all */
+    size_t nfields;
+} burrow_output;
+
+/* Insert a document (JSON text of an object / a binary document). Its id is
+ * written to *id when id is not NULL (replacing its contents, NUL-terminated).
+ * BURROW_EEXIST when a document with that id exists; BURROW_ECONSTRAINT for
+ * a schema rule or a unique index. */
+int burrow_doc_insert(burrow_txn *txn, const char *coll, const char *json, size_t len,
+                      burrow_buf *id);
+int burrow_doc_insert_bin(burrow_txn *txn, const char *coll, const void *doc, size_t len,
+                          burrow_buf *id);
+
+/* Read the document with this id into *out (replaced), as out_opt says
+ * (NULL: JSON with computed fields). BURROW_ENOTFOUND when there is none. */
+int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                   const burrow_output *out_opt, burrow_buf *out);
+
+/* Replace the whole document; its "_id", if present, must equal id. */
+int burrow_doc_replace(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                       const char *json, size_t len);
+int burrow_doc_replace_bin(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                           const void *doc, size_t len);
+
+#define BURROW_UPSERT 0x1u /* update: create {"_id": id} first when missing */
+
+/* Apply update u to the document, if cond (may be NULL) matches it: the
+ * check and the write are one atomic step of txn (the bid: {"$set":
+ * {"price": 120}} if {"price": {"$lt": 120}}). Returns 1 when applied, 0
+ * when the condition did not match (nothing changed), BURROW_ENOTFOUND when
+ * there is no such document (and no BURROW_UPSERT), or an error (the
+ * update's own: BURROW_ETYPE, BURROW_ERANGE, BURROW_ECONSTRAINT...). */
+int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                      const burrow_update *u, const burrow_filter *cond, unsigned flags);
+
+/* Delete the document; BURROW_ENOTFOUND when there is none. */
+int burrow_doc_delete(burrow_txn *txn, const char *coll, const char *id, size_t idlen);
+
+/* Number of documents matching f (NULL: all, O(1)). */
+int burrow_doc_count(burrow_txn *txn, const char *coll, const burrow_filter *f, uint64_t *out);
+
+/* ---- queries ------------------------------------------------------------- */
+
+typedef struct burrow_sort {
+    const char *path;
+    int descending;
+} burrow_sort;
+
+typedef struct burrow_find_options {
+    const burrow_filter *filter; /* NULL = every document */
+    const burrow_sort *sort;     /* sort keys, most significant first; NULL = id order or index order */
+    size_t nsort;
+    uint64_t skip;
+    uint64_t limit;              /* 0 = no limit */
+    burrow_output output;
+} burrow_find_options;
+
+/*
+ * Run a query. The planner uses the best index for the filter's equality,
+ * range and prefix conditions and else scans the collection. Results come
+ * one at a time from burrow_results_next; the query reads the txn's
+ * snapshot, so it must be closed before the txn ends (after that, next
+ * returns BURROW_EINVAL). The caller owns *out and frees it with
+ * burrow_results_close.
+ */
+typedef struct burrow_results burrow_results;
+int burrow_find(burrow_txn *txn, const char *coll, const burrow_find_options *opt,
+                burrow_results **out);
+/* The next result: *doc points into the results object, valid until the
+ * next call or close. BURROW_ENOTFOUND at the end. */
+int burrow_results_next(burrow_results *r, burrow_val *doc);
+void burrow_results_close(burrow_results *r);
+
+/* The plan the planner chooses for these options, as JSON text (replaces
+ * *json): {"plan": "index"|"scan"|"id", "index": ..., "bounds": ...,
+ * "estimated_rows": n, ...}. */
+int burrow_explain(burrow_txn *txn, const char *coll, const burrow_find_options *opt,
+                   burrow_buf *json);
+
+/* ---- aggregation ----------------------------------------------------------- */
+
+enum burrow_agg_op { BURROW_AGG_COUNT, BURROW_AGG_SUM, BURROW_AGG_AVG, BURROW_AGG_MIN, BURROW_AGG_MAX };
+
+typedef struct burrow_agg {
+    int op;           /* enum burrow_agg_op */
+    const char *path; /* the field summed, averaged...; NULL for COUNT */
+} burrow_agg;
+
+/* Group the documents matching filter (NULL: all) by the values at the
+ * group paths (none: one group) and compute aggs for each group. The result
+ * is a JSON array (replaces *json), one object per group in group order:
+ * {"_id": <group value, or array of values when several paths>,
+ *  "count": n, "sum(price)": s, "avg(price)": a, "min(price)": m, ...}.
+ * sum and avg skip values that are not numbers; min and max use the order
+ * of values across types. */
+int burrow_aggregate(burrow_txn *txn, const char *coll, const burrow_filter *filter,
+                     const char *const *group, size_t ngroup, const burrow_agg *aggs,
+                     size_t naggs, burrow_buf *json);
+
+/* ---- indexes ----------------------------------------------------------------- */
+
+#define BURROW_INDEX_UNIQUE 0x1u
+
+/*
+ * Create an index on one field or several ("a", "a,b.c"), kept in the same
+ * transaction as the documents. The index's name is the field list as
+ * given without spaces. Creating it on a full collection builds it (and a
+ * unique index fails with BURROW_ECONSTRAINT if two documents collide).
+ * BURROW_EEXIST if an index of that name exists.
+ */
+int burrow_index_create(burrow_txn *txn, const char *coll, const char *fields, unsigned flags);
+int burrow_index_drop(burrow_txn *txn, const char *coll, const char *name);
+/* fn(ctx, name, flags) for each index of the collection, in name order. */
+int burrow_index_list(burrow_txn *txn, const char *coll,
+                      int (*fn)(void *ctx, const char *name, unsigned flags), void *ctx);
+
 /* ---- statistics, check, dump ------------------------------------------ */
 
 typedef struct burrow_bucket_stats {

@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libxxhash-dev"
-test_pkgs="libcmocka-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev"
 bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev libjansson-dev g++"
 
 want="$build_pkgs $test_pkgs"

@@ -1,0 +1,355 @@
+/*
+ * meta.c — collection metadata: the catalog record and its compiled cache.
+ *
+ * Every document operation needs its collection's schema, indexes and
+ * bucket handles. Compiling them from the stored record costs allocations
+ * and parsing, so the compiled form is cached per database handle. The
+ * cache key is the record's exact bytes: a txn reads the record (one get in
+ * a tiny bucket) and takes the compiled entry whose bytes match. So each
+ * snapshot sees the metadata it should, an aborted change leaves only an
+ * unused entry behind, and no invalidation protocol is needed.
+ *
+ * Entry life: created by meta_acquire or meta_store with refs = 1 (the
+ * cache's) + 1 (the caller's); meta_release drops the caller's; an entry
+ * evicted from the cache is freed when its last reference goes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "query/computed.h"
+#include "query/query.h"
+#include "query/schema.h"
+#include "store/ext.h"
+
+#define CACHE_MAX 256 /* compiled entries kept per handle */
+
+typedef struct query_state {
+    pthread_mutex_t lock;
+    coll_meta *head; /* most recently used first */
+    size_t n;
+    bool have_meta_bucket;
+    burrow_bucket meta_bucket;
+} query_state;
+
+static void meta_free(coll_meta *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nindexes; i++)
+        index_def_clear(&m->indexes[i]);
+    free(m->indexes);
+    if (m->schema)
+        schema_free(m->schema);
+    free(m->record);
+    free(m->name);
+    free(m);
+}
+
+static void *state_make(void)
+{
+    query_state *s = calloc(1, sizeof *s);
+    if (s)
+        pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+static void state_destroy(void *p)
+{
+    query_state *s = p;
+    for (coll_meta *m = s->head, *n; m; m = n) {
+        n = m->next;
+        if (atomic_fetch_sub(&m->refs, 1) == 1)
+            meta_free(m);
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static query_state *state_of(burrow_txn *txn)
+{
+    return db_ext_get(burrow_txn_db(txn), DB_EXT_QUERY, state_make, state_destroy);
+}
+
+int coll_name_check(const char *name)
+{
+    if (!name)
+        return diag_set(BURROW_EINVAL, "collection name is required");
+    size_t n = strlen(name);
+    if (n == 0 || n > BURROW_MAX_NAME_SIZE)
+        return diag_set(BURROW_EINVAL, "collection name must be 1 to %d bytes",
+                        BURROW_MAX_NAME_SIZE);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return diag_set(BURROW_EINVAL, "collection name has a control character");
+    if (!doc_utf8_valid(name, n))
+        return diag_set(BURROW_EINVAL, "collection name is not valid UTF-8");
+    return 0;
+}
+
+void coll_docs_bucket_name(const char *coll, char *out)
+{
+    snprintf(out, 256, "c:%s", coll);
+}
+
+void coll_index_bucket_name(const char *coll, const char *index, char *out)
+{
+    snprintf(out, 256, "i:%s\x1f%s", coll, index);
+}
+
+int meta_bucket(burrow_txn *txn, bool create, burrow_bucket *out)
+{
+    query_state *s = state_of(txn);
+    if (!s)
+        return BURROW_ENOMEM;
+    pthread_mutex_lock(&s->lock);
+    bool have = s->have_meta_bucket;
+    burrow_bucket b = s->meta_bucket;
+    pthread_mutex_unlock(&s->lock);
+    if (!have || create) {
+        int rc = burrow_bucket_open(txn, META_BUCKET, create ? BURROW_CREATE : 0, &b);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&s->lock);
+        s->meta_bucket = b;
+        s->have_meta_bucket = true;
+        pthread_mutex_unlock(&s->lock);
+    }
+    *out = b;
+    return 0;
+}
+
+static int no_such(const char *name)
+{
+    return diag_set(BURROW_ENOTFOUND, "no such collection '%s'", name);
+}
+
+/* Read the index list of a record into m. */
+static int compile_indexes(burrow_txn *txn, coll_meta *m, doc_val list)
+{
+    uint32_t n = doc_count(list);
+    if (doc_type(list) != DOC_ARRAY)
+        return diag_set(BURROW_ECORRUPT, "collection '%s': bad index list", m->name);
+    m->indexes = calloc(n ? n : 1, sizeof *m->indexes);
+    if (!m->indexes)
+        return BURROW_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        doc_val e, v;
+        index_def *ix = &m->indexes[i];
+        m->nindexes = (int)i + 1;
+        int rc = doc_array_at(list, i, &e);
+        if (rc)
+            return rc;
+        const char *s;
+        size_t sl;
+        if (doc_object_get(e, "name", 4, &v) || doc_get_string(v, &s, &sl) || sl == 0 ||
+            sl > INDEX_NAME_MAX)
+            return diag_set(BURROW_ECORRUPT, "collection '%s': bad index record", m->name);
+        char name[INDEX_NAME_MAX + 1];
+        memcpy(name, s, sl);
+        name[sl] = '\0';
+        if ((rc = index_def_parse(name, ix)))
+            return diag_set(BURROW_ECORRUPT, "collection '%s': bad index '%s'", m->name, name);
+        bool flag;
+        if (!doc_object_get(e, "unique", 6, &v) && !doc_get_bool(v, &flag))
+            ix->unique = flag;
+        if (!doc_object_get(e, "multikey", 8, &v) && !doc_get_bool(v, &flag))
+            ix->multikey = flag;
+        if (!doc_object_get(e, "auto", 4, &v) && !doc_get_bool(v, &flag))
+            ix->autom = flag;
+        char bname[256];
+        coll_index_bucket_name(m->name, ix->name, bname);
+        if ((rc = burrow_bucket_open(txn, bname, 0, &ix->bucket)))
+            return rc == BURROW_ENOTFOUND
+                       ? diag_set(BURROW_ECORRUPT, "collection '%s': index bucket missing", m->name)
+                       : rc;
+    }
+    return 0;
+}
+
+static int compile(burrow_txn *txn, const char *name, const void *rec, size_t len,
+                   coll_meta **out)
+{
+    coll_meta *m = calloc(1, sizeof *m);
+    if (!m)
+        return BURROW_ENOMEM;
+    m->name = strdup(name);
+    m->record = malloc(len);
+    int rc = BURROW_ENOMEM;
+    if (!m->name || !m->record)
+        goto fail;
+    memcpy(m->record, rec, len);
+    m->record_len = len;
+    doc_val root, v;
+    if ((rc = doc_validate(rec, len)) || (rc = doc_root(rec, len, &root))) {
+        rc = diag_set(BURROW_ECORRUPT, "collection '%s': damaged metadata record", name);
+        goto fail;
+    }
+    if (doc_object_get(root, "schema", 6, &v) == 0 && doc_type(v) == DOC_OBJECT) {
+        if ((rc = schema_compile(v, &m->schema)))
+            goto fail;
+        m->computed = schema_computed(m->schema);
+    }
+    if (doc_object_get(root, "indexes", 7, &v) == 0 && (rc = compile_indexes(txn, m, v)))
+        goto fail;
+    char bname[256];
+    coll_docs_bucket_name(name, bname);
+    if ((rc = burrow_bucket_open(txn, bname, 0, &m->docs))) {
+        if (rc == BURROW_ENOTFOUND)
+            rc = diag_set(BURROW_ECORRUPT, "collection '%s': document bucket missing", name);
+        goto fail;
+    }
+    atomic_init(&m->refs, 2);
+    *out = m;
+    return 0;
+fail:
+    meta_free(m);
+    return rc;
+}
+
+/* Insert m at the head of the cache, evicting the least recently used
+ * entries past CACHE_MAX. */
+static void cache_insert(query_state *s, coll_meta *m)
+{
+    m->next = s->head;
+    s->head = m;
+    s->n++;
+    if (s->n <= CACHE_MAX)
+        return;
+    coll_meta **pp = &s->head;
+    for (size_t i = 0; *pp && i < CACHE_MAX; i++)
+        pp = &(*pp)->next;
+    while (*pp) {
+        coll_meta *e = *pp;
+        *pp = e->next;
+        s->n--;
+        if (atomic_fetch_sub(&e->refs, 1) == 1)
+            meta_free(e);
+    }
+}
+
+static coll_meta *cache_find(query_state *s, const char *name, const void *rec, size_t len)
+{
+    for (coll_meta **pp = &s->head; *pp; pp = &(*pp)->next) {
+        coll_meta *m = *pp;
+        if (m->record_len == len && memcmp(m->record, rec, len) == 0 && strcmp(m->name, name) == 0) {
+            atomic_fetch_add(&m->refs, 1);
+            if (pp != &s->head) { /* move to front */
+                *pp = m->next;
+                m->next = s->head;
+                s->head = m;
+            }
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static int acquire_record(burrow_txn *txn, const char *name, const void *rec, size_t len,
+                          coll_meta **out)
+{
+    query_state *s = state_of(txn);
+    if (!s)
+        return BURROW_ENOMEM;
+    pthread_mutex_lock(&s->lock);
+    coll_meta *m = cache_find(s, name, rec, len);
+    pthread_mutex_unlock(&s->lock);
+    if (m) {
+        *out = m;
+        return 0;
+    }
+    int rc = compile(txn, name, rec, len, &m);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    coll_meta *other = cache_find(s, name, rec, len);
+    if (other) { /* another thread compiled it meanwhile */
+        pthread_mutex_unlock(&s->lock);
+        atomic_store(&m->refs, 1);
+        meta_free(m);
+        *out = other;
+        return 0;
+    }
+    cache_insert(s, m);
+    pthread_mutex_unlock(&s->lock);
+    *out = m;
+    return 0;
+}
+
+int meta_acquire(burrow_txn *txn, const char *name, coll_meta **out)
+{
+    int rc = coll_name_check(name);
+    if (rc)
+        return rc;
+    burrow_bucket mb;
+    if ((rc = meta_bucket(txn, false, &mb)))
+        return rc == BURROW_ENOTFOUND ? no_such(name) : rc;
+    burrow_val rec;
+    rc = burrow_get(txn, mb, name, strlen(name), &rec);
+    if (rc)
+        return rc == BURROW_ENOTFOUND ? no_such(name) : rc;
+    return acquire_record(txn, name, rec.data, rec.size, out);
+}
+
+void meta_release(burrow_txn *txn, coll_meta *m)
+{
+    (void)txn;
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        meta_free(m);
+}
+
+int meta_store(burrow_txn *txn, const char *name, const uint8_t *record, size_t len,
+               coll_meta **out)
+{
+    burrow_bucket mb;
+    int rc = meta_bucket(txn, true, &mb);
+    if (rc || (rc = burrow_put(txn, mb, name, strlen(name), record, len, 0)))
+        return rc;
+    if (!out)
+        return 0;
+    return acquire_record(txn, name, record, len, out);
+}
+
+int meta_remove(burrow_txn *txn, const char *name)
+{
+    burrow_bucket mb;
+    int rc = meta_bucket(txn, false, &mb);
+    if (rc)
+        return rc;
+    return burrow_del(txn, mb, name, strlen(name));
+}
+
+int meta_record_build(doc_builder *b, doc_val schema_obj, const index_def *indexes, int nindexes)
+{
+    doc_builder_begin(b);
+    doc_builder_begin_object(b);
+    doc_builder_key(b, "v", 1);
+    doc_builder_int(b, 1);
+    doc_builder_key(b, "schema", 6);
+    if (schema_obj.len)
+        doc_builder_copy(b, schema_obj);
+    else
+        doc_builder_null(b);
+    doc_builder_key(b, "indexes", 7);
+    doc_builder_begin_array(b);
+    for (int i = 0; i < nindexes; i++) {
+        const index_def *ix = &indexes[i];
+        doc_builder_begin_object(b);
+        doc_builder_key(b, "name", 4);
+        doc_builder_string(b, ix->name, strlen(ix->name));
+        doc_builder_key(b, "fields", 6);
+        doc_builder_begin_array(b);
+        for (int f = 0; f < ix->nfields; f++)
+            doc_builder_string(b, ix->fields[f], strlen(ix->fields[f]));
+        doc_builder_end(b);
+        doc_builder_key(b, "unique", 6);
+        doc_builder_bool(b, ix->unique);
+        doc_builder_key(b, "multikey", 8);
+        doc_builder_bool(b, ix->multikey);
+        doc_builder_key(b, "auto", 4);
+        doc_builder_bool(b, ix->autom);
+        doc_builder_end(b);
+    }
+    doc_builder_end(b);
+    return doc_builder_end(b); /* errors are sticky: this returns the first */
+}

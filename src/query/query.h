@@ -1,0 +1,155 @@
+/*
+ * query.h — collections, their metadata and indexes (internal contracts).
+ *
+ * query/ builds collections on store/ buckets and doc/ documents. It uses
+ * store/ only through burrow.h, plus the handle's state slot (store/ext.h).
+ *
+ * ---------------------------------------------------------------------------
+ * Buckets of a collection named C (bucket names are NUL-terminated, and a
+ * collection name has no control characters, so 0x1F separates safely):
+ *
+ *   "_burrow.collections"     key C -> the metadata record (below)
+ *   "c:" C                    key id -> the binary document (doc.h format)
+ *   "i:" C 0x1F N             one per index named N: key = index key, value
+ *                             empty
+ *
+ * Metadata record: a binary document
+ *   {"v": 1, "schema": <the schema object> | null,
+ *    "indexes": [{"name": N, "fields": [path, ...], "unique": bool,
+ *                 "multikey": bool, "auto": bool}, ...]}
+ * "auto" marks an index the schema asked for (dropped with the schema);
+ * "multikey" is set once the index has held an array element, after which
+ * queries through it remove duplicate documents.
+ *
+ * Index key: doc_key_encode of each field's value in order (missing fields
+ * as DOC_KEY_MISSING), then the document id, then one byte: the id's
+ * length. A field holding an array makes one entry per distinct element
+ * (an empty array makes one entry for [] itself); at most one field of a
+ * compound index may hold an array in any one document. A unique index
+ * refuses two documents whose field values are all present and equal.
+ * ---------------------------------------------------------------------------
+ */
+#ifndef BURROW_QUERY_H
+#define BURROW_QUERY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/buf.h"
+#include "burrow.h"
+#include "doc/doc.h"
+
+#define META_BUCKET "_burrow.collections"
+#define INDEX_NAME_MAX 120
+#define INDEX_FIELDS_MAX 8
+
+typedef struct schema schema;
+typedef struct computed computed;
+
+typedef struct index_def {
+    char *name;
+    int nfields;
+    doc_path paths[INDEX_FIELDS_MAX];
+    char *fields[INDEX_FIELDS_MAX]; /* the paths as written */
+    bool unique, multikey, autom;
+    burrow_bucket bucket;
+} index_def;
+
+/* Compiled metadata of one collection as one snapshot sees it. Immutable
+ * once built and shared (reference counted) between threads. */
+typedef struct coll_meta {
+    char *name;
+    uint8_t *record; /* the stored metadata record, the cache's key */
+    size_t record_len;
+    burrow_bucket docs;
+    schema *schema;          /* NULL: none */
+    const computed *computed; /* owned by schema; NULL: none */
+    index_def *indexes;
+    int nindexes;
+    atomic_int refs;
+    struct coll_meta *next; /* cache chain */
+} coll_meta;
+
+/* ---- meta.c --------------------------------------------------------------- */
+
+/* Collection names: 1..BURROW_MAX_NAME_SIZE bytes of UTF-8 without control
+ * characters. 0 or BURROW_EINVAL with a message. */
+int coll_name_check(const char *name);
+
+/* The compiled metadata of collection name as txn sees it: *out holds a
+ * reference the caller drops with meta_release. BURROW_ENOTFOUND (with
+ * "no such collection 'x'") when it does not exist. */
+int meta_acquire(burrow_txn *txn, const char *name, coll_meta **out);
+void meta_release(burrow_txn *txn, coll_meta *m);
+
+/* Write a new metadata record for name (write txn) and return its compiled
+ * form like meta_acquire. The record is a finished binary document. */
+int meta_store(burrow_txn *txn, const char *name, const uint8_t *record, size_t len,
+               coll_meta **out);
+/* Remove name's record. */
+int meta_remove(burrow_txn *txn, const char *name);
+/* The metadata bucket (created in write txns when create is set). */
+int meta_bucket(burrow_txn *txn, bool create, burrow_bucket *out);
+
+/* Build a metadata record from parts: schema (may be an invalid doc_val
+ * with len 0 for none) and the index list. Written into b. */
+int meta_record_build(doc_builder *b, doc_val schema_obj, const index_def *indexes, int nindexes);
+
+/* Bucket names. */
+void coll_docs_bucket_name(const char *coll, char *out /* >= 256 */);
+void coll_index_bucket_name(const char *coll, const char *index, char *out /* >= 256 */);
+
+/* ---- index.c --------------------------------------------------------------- */
+
+/* The keys index ix holds for document doc (with id): appended to keys as
+ * a sequence of (u32 length, bytes). *count is set. BURROW_ECONSTRAINT when
+ * two fields hold arrays; *multikey is set when an array was expanded. */
+int index_keys(const index_def *ix, doc_val doc, const char *id, size_t idlen, buf *keys,
+               size_t *count, bool *multikey);
+
+/* Check that adding doc (id) to unique index ix collides with no other
+ * document. BURROW_ECONSTRAINT naming the index and the value. */
+int index_unique_check(burrow_txn *txn, const index_def *ix, const buf *keys, size_t count,
+                       const char *id, size_t idlen);
+
+/* Change index entries for one document: remove old keys, add new keys
+ * (either may be NULL). Unique checks are the caller's, done before. */
+int index_apply(burrow_txn *txn, const index_def *ix, const buf *old_keys, size_t nold,
+                const buf *new_keys, size_t nnew);
+
+/* Fill index ix from every document of the collection (a new index). */
+int index_build(burrow_txn *txn, const coll_meta *m, const index_def *ix, bool *multikey);
+
+/* Parse "a,b.c" into ix (name, paths). BURROW_EINVAL. */
+int index_def_parse(const char *fields, index_def *ix);
+void index_def_clear(index_def *ix);
+
+/* The document id stored at the end of an index key. */
+int index_key_id(const uint8_t *key, size_t klen, const char **id, size_t *idlen);
+
+/* ---- id.c ----------------------------------------------------------------------- */
+
+#define DOC_ID_TEXT_LEN 26
+/* A new time-ordered id: 48 bits of milliseconds, 80 random bits, as 26
+ * Crockford base32 characters (out gets 27 bytes with the NUL). Ids made
+ * by one process in the same millisecond increase. */
+void doc_id_generate(char out[DOC_ID_TEXT_LEN + 1]);
+
+/* ---- output.c ---------------------------------------------------------------- */
+
+/* A compiled projection: which paths of a document to keep. "_id" is
+ * always kept. A path through an array keeps that part of each object
+ * element (MongoDB's rule). */
+typedef struct projection projection;
+int projection_compile(const char *const *fields, size_t n, projection **out);
+void projection_free(projection *p);
+/* Write the projected root (an object) into b, begun by this call. */
+int projection_apply(const projection *p, doc_val root, doc_builder *b);
+
+/* Shape a stored document for a reader into out (replaced): computed fields
+ * (unless BURROW_OUT_RAW), projection (p may be NULL), then JSON text
+ * (NUL-terminated) or a binary document. scratch is working space. */
+int coll_output(const coll_meta *m, doc_val doc, unsigned flags, const projection *p,
+                doc_builder *scratch, buf *out);
+
+#endif

@@ -10,6 +10,7 @@
  * Step 3 can still fail on I/O or memory; the store then fails the whole
  * txn, which can only be aborted, so nothing half-done is ever committed.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,21 +83,116 @@ static void plan_free(write_plan *w)
     memset(w, 0, sizeof *w);
 }
 
+/* Make w hold n indexes' key lists, keeping the buffers of earlier uses
+ * (w->n is the capacity; the lists in use are the first n). */
 static int plan_init(write_plan *w, int n)
 {
-    memset(w, 0, sizeof *w);
-    w->n = n;
-    size_t k = n ? (size_t)n : 1;
-    w->old_keys = calloc(k, sizeof *w->old_keys);
-    w->new_keys = calloc(k, sizeof *w->new_keys);
-    w->nold = calloc(k, sizeof *w->nold);
-    w->nnew = calloc(k, sizeof *w->nnew);
-    w->multikey = calloc(k, sizeof *w->multikey);
-    if (!w->old_keys || !w->new_keys || !w->nold || !w->nnew || !w->multikey) {
-        plan_free(w);
-        return BURROW_ENOMEM;
+    if (n > w->n) {
+        size_t k = (size_t)n;
+        buf *o = realloc(w->old_keys, k * sizeof *o);
+        if (o)
+            w->old_keys = o;
+        buf *nw = realloc(w->new_keys, k * sizeof *nw);
+        if (nw)
+            w->new_keys = nw;
+        size_t *no = realloc(w->nold, k * sizeof *no);
+        if (no)
+            w->nold = no;
+        size_t *nn = realloc(w->nnew, k * sizeof *nn);
+        if (nn)
+            w->nnew = nn;
+        bool *mk = realloc(w->multikey, k * sizeof *mk);
+        if (mk)
+            w->multikey = mk;
+        if (!o || !nw || !no || !nn || !mk)
+            return BURROW_ENOMEM;
+        for (int i = w->n; i < n; i++) {
+            buf_init(&w->old_keys[i]);
+            buf_init(&w->new_keys[i]);
+        }
+        w->n = n;
+    }
+    for (int i = 0; i < n; i++) {
+        w->old_keys[i].size = w->new_keys[i].size = 0;
+        w->nold[i] = w->nnew[i] = 0;
+        w->multikey[i] = false;
     }
     return 0;
+}
+
+/*
+ * Per-thread working space of the document functions, so a write costs no
+ * allocation once a thread has done a few. Each function uses its own
+ * members (insert: parse, with_id, plan; update: base, out, plan; get:
+ * output), and none calls another through them. Buffers that grew past
+ * SCRATCH_KEEP are released after use so one huge document does not pin
+ * its memory in the thread.
+ */
+#define SCRATCH_KEEP (1u << 20)
+typedef struct scratch {
+    doc_builder parse, with_id, base, out, output;
+    write_plan plan;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    scratch *s = p;
+    doc_builder_free(&s->parse);
+    doc_builder_free(&s->with_id);
+    doc_builder_free(&s->base);
+    doc_builder_free(&s->out);
+    doc_builder_free(&s->output);
+    plan_free(&s->plan);
+    free(s);
+}
+
+static void scratch_key_make(void) { pthread_key_create(&scratch_key, scratch_destroy); }
+
+static scratch *scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_key_make);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return NULL;
+        doc_builder_init(&s->parse);
+        doc_builder_init(&s->with_id);
+        doc_builder_init(&s->base);
+        doc_builder_init(&s->out);
+        doc_builder_init(&s->output);
+        if (pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static void trim_builder(doc_builder *b)
+{
+    if (b->out.cap > SCRATCH_KEEP || b->elems_cap > SCRATCH_KEEP / 4) {
+        doc_builder_free(b);
+        doc_builder_init(b);
+    }
+}
+
+static void scratch_trim(scratch *s)
+{
+    trim_builder(&s->parse);
+    trim_builder(&s->with_id);
+    trim_builder(&s->base);
+    trim_builder(&s->out);
+    trim_builder(&s->output);
+    for (int i = 0; i < s->plan.n; i++) {
+        if (s->plan.old_keys[i].cap > SCRATCH_KEEP)
+            buf_free(&s->plan.old_keys[i]);
+        if (s->plan.new_keys[i].cap > SCRATCH_KEEP)
+            buf_free(&s->plan.new_keys[i]);
+    }
 }
 
 /* Key lists as (pointer, length) arrays, for the difference of old and new. */
@@ -220,15 +316,19 @@ static int doc_write(burrow_txn *txn, coll_meta **mp, const char *id, size_t idl
     coll_meta *m = *mp;
     doc_val nroot = {0};
     int rc;
+    scratch *sc = scratch_get();
+    if (!sc)
+        return BURROW_ENOMEM;
     if (newdoc) {
         if ((rc = doc_root(newdoc, newlen, &nroot)))
             return rc;
         if (m->schema && (rc = schema_check(m->schema, nroot)))
             return rc;
     }
-    write_plan w;
-    if ((rc = plan_init(&w, m->nindexes)))
+    write_plan *wp = &sc->plan;
+    if ((rc = plan_init(wp, m->nindexes)))
         return rc;
+#define w (*wp)
     for (int i = 0; i < m->nindexes && !rc; i++) {
         const index_def *ix = &m->indexes[i];
         bool mk = false;
@@ -274,7 +374,7 @@ static int doc_write(burrow_txn *txn, coll_meta **mp, const char *id, size_t idl
                          w.nnew[i]);
     if (!rc)
         rc = mark_multikey(txn, mp, &w);
-    plan_free(&w);
+#undef w
     return rc;
 }
 
@@ -761,21 +861,23 @@ static int insert_root(burrow_txn *txn, const char *coll, doc_val root, const ui
     const char *id;
     size_t idlen;
     char gen[DOC_ID_TEXT_LEN + 1];
-    doc_builder b;
-    doc_builder_init(&b);
+    scratch *sc = scratch_get();
+    if (!sc) {
+        meta_release(txn, m);
+        return BURROW_ENOMEM;
+    }
     rc = doc_id_of(root, &id, &idlen);
     if (rc == BURROW_ENOTFOUND) {
         doc_id_generate(gen);
         id = gen;
         idlen = DOC_ID_TEXT_LEN;
-        if (!(rc = with_id(root, id, idlen, &b)))
-            rc = doc_builder_finish(&b, &doc, &len);
+        if (!(rc = with_id(root, id, idlen, &sc->with_id)))
+            rc = doc_builder_finish(&sc->with_id, &doc, &len);
     }
     if (!rc)
         rc = doc_write(txn, &m, id, idlen, (doc_val){0}, doc, len, WRITE_INSERT);
     if (!rc)
         rc = set_id_out(id_out, id, idlen);
-    doc_builder_free(&b);
     meta_release(txn, m);
     return rc;
 }
@@ -786,13 +888,14 @@ int burrow_doc_insert(burrow_txn *txn, const char *coll, const char *json, size_
     diag_clear();
     if (!txn)
         return diag_set(BURROW_EINVAL, "doc_insert: txn is required");
-    doc_builder b;
-    doc_builder_init(&b);
+    scratch *sc = scratch_get();
+    if (!sc)
+        return BURROW_ENOMEM;
     doc_val root;
-    int rc = parse_json(json, len, &b, &root);
+    int rc = parse_json(json, len, &sc->parse, &root);
     if (!rc)
-        rc = insert_root(txn, coll, root, b.out.data, b.out.size, id);
-    doc_builder_free(&b);
+        rc = insert_root(txn, coll, root, sc->parse.out.data, sc->parse.out.size, id);
+    scratch_trim(sc);
     return rc;
 }
 
@@ -823,9 +926,12 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
     projection *p = NULL;
-    doc_builder scratch;
-    doc_builder_init(&scratch);
+    scratch *sc = scratch_get();
     burrow_val v;
+    if (!sc) {
+        rc = BURROW_ENOMEM;
+        goto out;
+    }
     doc_val root;
     if (o && o->fields && (rc = projection_compile(o->fields, o->nfields, &p)))
         goto out;
@@ -833,10 +939,11 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     if (rc == BURROW_ENOTFOUND)
         rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
     if (!rc && !(rc = doc_root(v.data, v.size, &root)))
-        rc = coll_output(m, root, o ? o->flags : 0, p, &scratch, out);
+        rc = coll_output(m, root, o ? o->flags : 0, p, &sc->output, out);
 out:
     projection_free(p);
-    doc_builder_free(&scratch);
+    if (sc)
+        scratch_trim(sc);
     meta_release(txn, m);
     return rc;
 }
@@ -856,15 +963,16 @@ static int replace_root(burrow_txn *txn, const char *coll, const char *id, size_
     if (rc && rc != BURROW_ENOTFOUND)
         return rc;
     bool add_id = rc == BURROW_ENOTFOUND;
+    scratch *sc = scratch_get();
+    if (!sc)
+        return BURROW_ENOMEM;
     coll_meta *m;
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
-    doc_builder b;
-    doc_builder_init(&b);
     burrow_val v;
     doc_val old;
-    if (add_id && (!(rc = with_id(root, id, idlen, &b))))
-        rc = doc_builder_finish(&b, &doc, &len);
+    if (add_id && (!(rc = with_id(root, id, idlen, &sc->with_id))))
+        rc = doc_builder_finish(&sc->with_id, &doc, &len);
     if (!rc) {
         rc = burrow_get(txn, m->docs, id, idlen, &v);
         if (rc == BURROW_ENOTFOUND)
@@ -872,7 +980,6 @@ static int replace_root(burrow_txn *txn, const char *coll, const char *id, size_
     }
     if (!rc && !(rc = doc_root(v.data, v.size, &old)))
         rc = doc_write(txn, &m, id, idlen, old, doc, len, WRITE_REPLACE);
-    doc_builder_free(&b);
     meta_release(txn, m);
     return rc;
 }
@@ -883,13 +990,14 @@ int burrow_doc_replace(burrow_txn *txn, const char *coll, const char *id, size_t
     diag_clear();
     if (!txn)
         return diag_set(BURROW_EINVAL, "doc_replace: txn is required");
-    doc_builder b;
-    doc_builder_init(&b);
+    scratch *sc = scratch_get();
+    if (!sc)
+        return BURROW_ENOMEM;
     doc_val root;
-    int rc = parse_json(json, len, &b, &root);
+    int rc = parse_json(json, len, &sc->parse, &root);
     if (!rc)
-        rc = replace_root(txn, coll, id, idlen, root, b.out.data, b.out.size);
-    doc_builder_free(&b);
+        rc = replace_root(txn, coll, id, idlen, root, sc->parse.out.data, sc->parse.out.size);
+    scratch_trim(sc);
     return rc;
 }
 
@@ -921,9 +1029,12 @@ int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t 
     coll_meta *m;
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
-    doc_builder base, out;
-    doc_builder_init(&base);
-    doc_builder_init(&out);
+    scratch *sc = scratch_get();
+    if (!sc) {
+        meta_release(txn, m);
+        return BURROW_ENOMEM;
+    }
+    doc_builder *base = &sc->base, *out = &sc->out;
     burrow_val v;
     doc_val old = {0};
     enum write_kind kind = WRITE_REPLACE;
@@ -934,12 +1045,12 @@ int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t 
         /* Upsert: start from {"_id": id}. */
         const uint8_t *d;
         size_t dl;
-        doc_builder_begin(&base);
-        doc_builder_begin_object(&base);
-        doc_builder_key(&base, "_id", 3);
-        doc_builder_string(&base, id, idlen);
-        doc_builder_end(&base);
-        if (!(rc = doc_builder_finish(&base, &d, &dl)))
+        doc_builder_begin(base);
+        doc_builder_begin_object(base);
+        doc_builder_key(base, "_id", 3);
+        doc_builder_string(base, id, idlen);
+        doc_builder_end(base);
+        if (!(rc = doc_builder_finish(base, &d, &dl)))
             rc = doc_root(d, dl, &old);
         kind = WRITE_INSERT;
     } else if (rc == BURROW_ENOTFOUND) {
@@ -955,8 +1066,8 @@ int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t 
     bool changed = false;
     const uint8_t *nd;
     size_t nl;
-    if ((rc = doc_update_apply((const doc_update *)u, old, &out, &changed)) ||
-        (rc = doc_builder_finish(&out, &nd, &nl)))
+    if ((rc = doc_update_apply((const doc_update *)u, old, out, &changed)) ||
+        (rc = doc_builder_finish(out, &nd, &nl)))
         goto done;
     if (changed || kind == WRITE_INSERT)
         rc = doc_write(txn, &m, id, idlen, kind == WRITE_INSERT ? (doc_val){0} : old, nd, nl,
@@ -964,8 +1075,7 @@ int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t 
     if (!rc)
         rc = 1;
 done:
-    doc_builder_free(&base);
-    doc_builder_free(&out);
+    scratch_trim(sc);
     meta_release(txn, m);
     return rc;
 }

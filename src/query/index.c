@@ -89,19 +89,6 @@ int index_key_id(const uint8_t *key, size_t klen, const char **id, size_t *idlen
     return 0;
 }
 
-/* Append one key (u32 length, bytes) to keys: prefix, then id and length. */
-static int emit(buf *keys, const uint8_t *prefix, size_t plen, const char *id, size_t idlen)
-{
-    uint8_t len[4];
-    le32_store(len, (uint32_t)(plen + idlen + 1));
-    uint8_t n = (uint8_t)idlen;
-    int rc;
-    if ((rc = buf_append(keys, len, 4)) || (rc = buf_append(keys, prefix, plen)) ||
-        (rc = buf_append(keys, id, idlen)) || (rc = buf_append(keys, &n, 1)))
-        return rc;
-    return 0;
-}
-
 int index_keys(const index_def *ix, doc_val doc, const char *id, size_t idlen, buf *keys,
                size_t *count, bool *multikey)
 {
@@ -127,14 +114,12 @@ int index_keys(const index_def *ix, doc_val doc, const char *id, size_t idlen, b
             array_field = f;
         }
     }
-    buf prefix = {0};
     int rc = 0;
-    /* The encoding before and after the array field is the same for every
-     * element: encode the fields in order, expanding the array one element
-     * at a time. */
+    /* One key per distinct element of the array field (or one key): the
+     * fields' encodings in order, the id, its length, written straight into
+     * keys after a length placeholder patched at the end. */
     uint32_t nelem = array_field >= 0 ? doc_count(vals[array_field]) : 1;
     for (uint32_t e = 0; e < nelem && !rc; e++) {
-        prefix.size = 0;
         doc_val elem = {0};
         if (array_field >= 0) {
             if ((rc = doc_array_at(vals[array_field], e, &elem)))
@@ -149,18 +134,21 @@ int index_keys(const index_def *ix, doc_val doc, const char *id, size_t idlen, b
             if (dup)
                 continue;
         }
+        size_t at = keys->size;
+        uint8_t zero[4] = {0}, n = (uint8_t)idlen;
+        if ((rc = buf_append(keys, zero, 4)))
+            break;
         for (int f = 0; f < ix->nfields && !rc; f++) {
             if (!present[f])
-                rc = doc_key_encode_missing(&prefix);
+                rc = doc_key_encode_missing(keys);
             else
-                rc = doc_key_encode(f == array_field ? elem : vals[f], &prefix);
+                rc = doc_key_encode(f == array_field ? elem : vals[f], keys);
         }
-        if (!rc)
-            rc = emit(keys, prefix.data, prefix.size, id, idlen);
-        if (!rc)
+        if (!rc && !(rc = buf_append(keys, id, idlen)) && !(rc = buf_append(keys, &n, 1))) {
+            le32_store(keys->data + at, (uint32_t)(keys->size - at - 4));
             (*count)++;
+        }
     }
-    buf_free(&prefix);
     if (multikey)
         *multikey = array_field >= 0;
     return rc;

@@ -646,7 +646,9 @@ duplicate_key(parser *ps, const uint8_t *open, const uint8_t *close)
             dup = i;
     if (dup) {
         char shown[80];
-        show_key(keys.data + pos[dup].off, pos[dup].len, shown, sizeof shown);
+        /* keys.data is NULL when every key is "": no offset on it then. */
+        show_key(pos[dup].len ? keys.data + pos[dup].off : (const uint8_t *)"", pos[dup].len,
+                 shown, sizeof shown);
         rc = json_error(ps, pos[dup].at, "duplicate key \"%s\"", shown);
     } else {
         /* cannot happen if the builder and this agree; keep its word */

@@ -175,6 +175,16 @@ int index_unique_check(burrow_txn *txn, const index_def *ix, const buf *keys, si
         const uint8_t *k;
         size_t klen;
         key_next(keys, &off, &k, &klen);
+        /* Before seeking with it: a seek with an over-long key fails with
+         * BURROW_EKEYSIZE, and the caller's own size check comes later. */
+        size_t max = burrow_max_key_size(burrow_txn_db(txn));
+        if (klen > max) {
+            rc = diag_set(BURROW_ECONSTRAINT,
+                          "index '%s': the indexed value is too long (key of %zu bytes, at "
+                          "most %zu)",
+                          ix->name, klen, max);
+            break;
+        }
         size_t vlen = klen - 1 - idlen; /* the encoded values */
         /* Uniqueness binds only documents with every field present. */
         bool missing = false;

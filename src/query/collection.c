@@ -612,6 +612,7 @@ int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema
     int nwant = 0, nall = 0;
     doc_val sv = {0};
     burrow_cursor *cur = NULL;
+    burrow_txn *sp = NULL;
     if (schema_json) {
         if ((rc = parse_json(schema_json, strlen(schema_json), &sb, &sv)))
             goto out;
@@ -648,9 +649,18 @@ int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema
             goto out;
         }
     }
+    burrow_cursor_close(cur);
+    cur = NULL;
     /* New index list: the manual indexes, then what the schema asks for;
-     * an auto index kept with the same name and kind is not rebuilt. */
+     * an auto index kept with the same name and kind is not rebuilt. The
+     * index changes run in a savepoint: a build the data refuses (a unique
+     * violation) must leave no dropped or half-built index behind. */
     if ((rc = auto_indexes(s, &want, &nwant)))
+        goto out;
+    rc = burrow_txn_begin(burrow_txn_db(txn), txn, 0, &sp);
+    if (rc == BURROW_EINVAL) /* the one cause here: txn is read-only */
+        rc = diag_set(BURROW_EREADONLY, "coll_set_schema: a write txn is required");
+    if (rc)
         goto out;
     all = calloc((size_t)(m->nindexes + nwant) + 1, sizeof *all);
     if (!all) {
@@ -669,7 +679,7 @@ int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema
                 if (strcmp(want[j].name, ix->name) == 0)
                     all[nall].autom = true;
             nall++;
-        } else if ((rc = burrow_bucket_drop(txn, ix->bucket))) {
+        } else if ((rc = burrow_bucket_drop(sp, ix->bucket))) {
             goto out;
         }
     }
@@ -682,16 +692,24 @@ int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema
             continue;
         char bname[256];
         coll_index_bucket_name(name, want[j].name, bname);
-        if ((rc = burrow_bucket_open(txn, bname, BURROW_CREATE, &want[j].bucket)) ||
-            (rc = index_build(txn, m, &want[j], &want[j].multikey)))
+        if ((rc = burrow_bucket_open(sp, bname, BURROW_CREATE, &want[j].bucket)) ||
+            (rc = index_build(sp, m, &want[j], &want[j].multikey)))
             goto out;
         all[nall++] = want[j];
     }
     const uint8_t *rec;
     size_t len;
     if (!(rc = meta_record_build(&rb, sv, all, nall)) && !(rc = doc_builder_finish(&rb, &rec, &len)))
-        rc = meta_store(txn, name, rec, len, NULL);
+        rc = meta_store(sp, name, rec, len, NULL);
 out:
+    if (sp && rc) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", burrow_errmsg());
+        burrow_txn_abort(sp);
+        diag_set(rc, "%s", why);
+    } else if (sp) {
+        rc = burrow_txn_commit(sp);
+    }
     burrow_cursor_close(cur);
     if (s)
         schema_free(s);
@@ -723,6 +741,7 @@ int burrow_index_create(burrow_txn *txn, const char *coll, const char *fields, u
     }
     ix.unique = (flags & BURROW_INDEX_UNIQUE) != 0;
     index_def *all = NULL;
+    bool created = false;
     doc_builder rb;
     doc_builder_init(&rb);
     for (int i = 0; i < m->nindexes; i++)
@@ -732,8 +751,10 @@ int burrow_index_create(burrow_txn *txn, const char *coll, const char *fields, u
         }
     char bname[256];
     coll_index_bucket_name(coll, ix.name, bname);
-    if ((rc = burrow_bucket_open(txn, bname, BURROW_CREATE, &ix.bucket)) ||
-        (rc = index_build(txn, m, &ix, &ix.multikey)))
+    if ((rc = burrow_bucket_open(txn, bname, BURROW_CREATE, &ix.bucket)))
+        goto out;
+    created = true;
+    if ((rc = index_build(txn, m, &ix, &ix.multikey)))
         goto out;
     all = calloc((size_t)m->nindexes + 1, sizeof *all);
     if (!all) {
@@ -748,6 +769,14 @@ int burrow_index_create(burrow_txn *txn, const char *coll, const char *fields, u
         !(rc = doc_builder_finish(&rb, &rec, &len)))
         rc = meta_store(txn, coll, rec, len, NULL);
 out:
+    if (rc && created) {
+        /* A refused build (a unique or key size violation) must leave no
+         * half-filled bucket behind: a refused write changes nothing. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", burrow_errmsg());
+        burrow_bucket_drop(txn, ix.bucket);
+        diag_set(rc, "%s", why);
+    }
     free(all);
     doc_builder_free(&rb);
     index_def_clear(&ix);

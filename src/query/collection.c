@@ -669,9 +669,13 @@ int burrow_coll_set_schema(burrow_txn *txn, const char *name, const char *schema
     }
     for (int i = 0; i < m->nindexes; i++) {
         const index_def *ix = &m->indexes[i];
+        /* Kept: a manual index the schema does not name, or one (manual
+         * or not) of the kind the schema asks for; a manual non-unique
+         * index on a field the schema makes unique is rebuilt unique. */
         bool keep = !ix->autom;
-        for (int j = 0; j < nwant && !keep; j++)
-            keep = strcmp(want[j].name, ix->name) == 0 && want[j].unique == ix->unique;
+        for (int j = 0; j < nwant; j++)
+            if (strcmp(want[j].name, ix->name) == 0)
+                keep = want[j].unique == ix->unique;
         if (keep) {
             all[nall] = *ix; /* shallow: only read by meta_record_build */
             all[nall].autom = ix->autom;

@@ -436,23 +436,33 @@ typedef struct burrow_find_options {
 
 /*
  * Run a query. The planner uses the best index for the filter's equality,
- * range and prefix conditions and else scans the collection. Results come
+ * range and prefix conditions and else scans the collection; every
+ * document read is checked against the whole filter. With sort keys,
+ * results come in that order (a missing value before every value, null
+ * included; ties in id order); without, in the plan's order (id order for
+ * a scan). skip and limit apply after filtering and sorting. Results come
  * one at a time from burrow_results_next; the query reads the txn's
  * snapshot, so it must be closed before the txn ends (after that, next
- * returns BURROW_EINVAL). The caller owns *out and frees it with
- * burrow_results_close.
+ * returns BURROW_EINVAL). opt may be NULL (every document, as JSON);
+ * opt->filter must stay alive until burrow_results_close, the rest of *opt
+ * is copied. Writes in txn while results are open are allowed; documents
+ * they change may or may not be seen. The caller owns *out and frees it
+ * with burrow_results_close.
  */
 typedef struct burrow_results burrow_results;
 int burrow_find(burrow_txn *txn, const char *coll, const burrow_find_options *opt,
                 burrow_results **out);
-/* The next result: *doc points into the results object, valid until the
- * next call or close. BURROW_ENOTFOUND at the end. */
+/* The next result, shaped as opt->output says: *doc points into the
+ * results object (JSON text is NUL-terminated, the NUL not counted), valid
+ * until the next call or close. BURROW_ENOTFOUND at the end. */
 int burrow_results_next(burrow_results *r, burrow_val *doc);
 void burrow_results_close(burrow_results *r);
 
 /* The plan the planner chooses for these options, as JSON text (replaces
- * *json): {"plan": "index"|"scan"|"id", "index": ..., "bounds": ...,
- * "estimated_rows": n, ...}. */
+ * *json): {"collection", "plan": "scan"|"id"|"index", "index": name|null,
+ * "ranges": [...], "filter", "estimated_rows": n, "capped", "sort":
+ * "none"|"index"|"memory", "reverse", "dedupe", "skip", "limit",
+ * "candidates": [...]}; docs/queries.md describes each member. */
 int burrow_explain(burrow_txn *txn, const char *coll, const burrow_find_options *opt,
                    burrow_buf *json);
 
@@ -470,8 +480,12 @@ typedef struct burrow_agg {
  * is a JSON array (replaces *json), one object per group in group order:
  * {"_id": <group value, or array of values when several paths>,
  *  "count": n, "sum(price)": s, "avg(price)": a, "min(price)": m, ...}.
- * sum and avg skip values that are not numbers; min and max use the order
- * of values across types. */
+ * A missing group value groups as null; values that compare equal (1 and
+ * 1.0) group together. sum and avg skip values that are not numbers (sum
+ * is exact for integers, a double once a double or an overflow is met);
+ * min and max use the order of values across types and skip missing
+ * values; with nothing to use, sum is 0 and the others null. No matching
+ * document: []. */
 int burrow_aggregate(burrow_txn *txn, const char *coll, const burrow_filter *filter,
                      const char *const *group, size_t ngroup, const burrow_agg *aggs,
                      size_t naggs, burrow_buf *json);

@@ -1087,6 +1087,67 @@ static void test_errors(void **state)
     OK(burrow_close(db));
 }
 
+static void test_odd_ids_and_big_documents(void **state)
+{
+    (void)state;
+    burrow_db *db = db_open(true, 1024);
+    burrow_txn *t = wtx(db);
+    OK(burrow_coll_create(t, "c", NULL));
+    OK(burrow_index_create(t, "c", "v", BURROW_INDEX_UNIQUE));
+    OK(burrow_index_create(t, "c", "w", 0));
+    /* ids with a NUL byte, UTF-8, the separator byte, and ids that are
+     * prefixes of one another: the index keys end with the id and its
+     * length, so none can pass for another */
+    burrow_buf id = {0};
+    const char *nul = "{\"_id\":\"a\\u0000b\",\"v\":1,\"w\":1}";
+    OK(burrow_doc_insert(t, "c", nul, strlen(nul), &id));
+    assert_int_equal(id.size, 3);
+    assert_memory_equal(id.data, "a\0b", 3);
+    ERR(burrow_doc_get(t, "c", "a", 1, NULL, &out_buf), BURROW_ENOTFOUND);
+    OK(burrow_doc_get(t, "c", "a\0b", 3, NULL, &out_buf));
+    assert_string_equal((char *)out_buf.data, "{\"_id\":\"a\\u0000b\",\"v\":1,\"w\":1}");
+    OK(insert(t, "c", "{\"_id\":\"a\",\"v\":2,\"w\":1}"));
+    OK(insert(t, "c", "{\"_id\":\"ab\",\"v\":3,\"w\":1}"));
+    OK(insert(t, "c", "{\"_id\":\"ñ\\u001f\",\"v\":4,\"w\":1}"));
+    ERR(insert(t, "c", "{\"_id\":\"abc\",\"v\":2}"), BURROW_ECONSTRAINT);
+    msg_has("document 'a' already has this value");
+    ERR(insert(t, "c", "{\"_id\":\"\",\"v\":9}"), BURROW_EINVAL);
+    ERR(update(t, "c", "a", "{\"$set\":{\"v\":3}}", NULL, 0), BURROW_ECONSTRAINT);
+    ERR(update(t, "c", "ab", "{\"$inc\":{\"v\":-1}}", NULL, 0), BURROW_ECONSTRAINT);
+    ERR(update(t, "c", "ab", "{\"$inc\":{\"v\":7}}", NULL, 0), 1);
+    OK(burrow_doc_delete(t, "c", "a\0b", 3));
+    OK(insert(t, "c", "{\"_id\":\"x\",\"v\":1}")); /* the value is free again */
+    assert_int_equal(check_indexes(t, "c"), 4);
+
+    /* a document of a few hundred KiB: stored, read, updated and deleted
+     * whole, its small fields indexed */
+    size_t n = 300000;
+    char *big = malloc(n + 100);
+    assert_non_null(big);
+    int at = snprintf(big, 100, "{\"_id\":\"big\",\"v\":100,\"w\":[1,2],\"blob\":\"");
+    memset(big + at, 'z', n);
+    strcpy(big + at + n, "\"}");
+    OK(insert(t, "c", big));
+    assert_string_equal(get(t, "c", "big"), big);
+    ERR(update(t, "c", "big", "{\"$push\":{\"w\":3}}", NULL, 0), 1);
+    assert_int_equal(check_indexes(t, "c"), 5);
+    OK(burrow_txn_commit(t));
+    t = rtx(db);
+    burrow_output o = {.flags = BURROW_OUT_RAW, .fields = (const char *const[]){"w"}, .nfields = 1};
+    assert_string_equal(getx(t, "c", "big", &o), "{\"_id\":\"big\",\"w\":[1,2,3]}");
+    burrow_txn_abort(t);
+    t = wtx(db);
+    OK(replace(t, "c", "big", "{\"v\":100}"));
+    ERR(insert(t, "c", big), BURROW_EEXIST);
+    OK(del(t, "c", "big"));
+    assert_int_equal(check_indexes(t, "c"), 4);
+    OK(burrow_txn_commit(t));
+    OK(burrow_check(db));
+    free(big);
+    burrow_buf_free(&id);
+    OK(burrow_close(db));
+}
+
 /* ---- 2. refused writes change nothing ----------------------------------------- */
 
 static void test_refused_changes_nothing(void **state)
@@ -2371,6 +2432,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conditional_bid),
         cmocka_unit_test(test_upsert),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_odd_ids_and_big_documents),
         cmocka_unit_test(test_refused_changes_nothing),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_schema_indexes),

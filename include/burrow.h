@@ -497,8 +497,9 @@ int burrow_aggregate(burrow_txn *txn, const char *coll, const burrow_filter *fil
 /*
  * Create an index on one field or several ("a", "a,b.c"), kept in the same
  * transaction as the documents. The index's name is the field list as
- * given without spaces. Creating it on a full collection builds it (and a
- * unique index fails with BURROW_ECONSTRAINT if two documents collide).
+ * given, with the blanks around each field removed ("a, b" is "a,b"); a
+ * schema field whose name has a comma or an outer blank cannot be indexed.
+ * Creating it on a full collection builds it (and a unique index fails with BURROW_ECONSTRAINT if two documents collide).
  * BURROW_EEXIST if an index of that name exists.
  */
 int burrow_index_create(burrow_txn *txn, const char *coll, const char *fields, unsigned flags);

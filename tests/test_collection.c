@@ -2286,6 +2286,25 @@ static void test_schema_indexes(void **state)
 
 /* ---- 5. reopening, aborted creation, readers' snapshots ----------------------------- */
 
+/* Field names with blanks keep them; blanks around listed fields go. */
+static void test_index_names_with_blanks(void **state)
+{
+    (void)state;
+    burrow_db *db = db_open(true, 0);
+    burrow_txn *t = wtx(db);
+    OK(burrow_coll_create(t, "b", "{\"fields\":{\"first name\":{\"unique\":true}}}"));
+    assert_string_equal(index_names(t, "b"), "first name:u");
+    OK(insert(t, "b", "{\"_id\":\"1\",\"first name\":\"ann\",\"firstname\":\"x\"}"));
+    OK(insert(t, "b", "{\"_id\":\"2\",\"first name\":\"bob\",\"firstname\":\"x\"}"));
+    ERR(insert(t, "b", "{\"_id\":\"3\",\"first name\":\"ann\"}"), BURROW_ECONSTRAINT);
+    OK(burrow_index_create(t, "b", " firstname ,  first name ", 0));
+    assert_string_equal(index_names(t, "b"), "first name:u,firstname,first name");
+    ERR(burrow_coll_create(t, "c", "{\"fields\":{\"a,b\":{\"indexed\":true}}}"), BURROW_EINVAL);
+    msg_has("cannot be indexed");
+    burrow_txn_abort(t);
+    OK(burrow_close(db));
+}
+
 static void test_reopen_and_snapshots(void **state)
 {
     (void)state;
@@ -2436,6 +2455,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refused_changes_nothing),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_schema_indexes),
+        cmocka_unit_test(test_index_names_with_blanks),
         cmocka_unit_test(test_reopen_and_snapshots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -439,7 +439,14 @@ static int auto_indexes(const schema *s, index_def **out, int *n)
         unsigned fl = schema_field_flags(s, i);
         if (!(fl & (SCHEMA_UNIQUE | SCHEMA_INDEXED)))
             continue;
-        int rc = index_def_parse(schema_field_path(s, i), &v[k]);
+        const char *path = schema_field_path(s, i);
+        int rc = strchr(path, ',') || path[0] == ' ' || path[0] == '\t' ||
+                         (path[0] && (path[strlen(path) - 1] == ' ' || path[strlen(path) - 1] == '\t'))
+                     ? diag_set(BURROW_EINVAL,
+                                "schema: field '%s' cannot be indexed: index field names have no "
+                                "comma and no blank at either end",
+                                path)
+                     : index_def_parse(path, &v[k]);
         if (rc) {
             for (int j = 0; j < k; j++)
                 index_def_clear(&v[j]);

@@ -28,15 +28,29 @@ int index_def_parse(const char *spec, index_def *ix)
     memset(ix, 0, sizeof *ix);
     if (!spec)
         return diag_set(BURROW_EINVAL, "index: a field list is required");
-    /* The name is the list without spaces. */
+    /* The name is the list with the blanks around each field removed
+     * ("a, b" names "a,b"); blanks inside a field name are kept. */
     size_t n = strlen(spec);
     char *name = malloc(n + 1);
     if (!name)
         return BURROW_ENOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (spec[i] != ' ' && spec[i] != '\t')
-            name[k++] = spec[i];
+    size_t k = 0, i = 0;
+    while (i <= n) {
+        size_t a = i, b;
+        while (a < n && (spec[a] == ' ' || spec[a] == '\t'))
+            a++;
+        b = a;
+        while (b < n && spec[b] != ',')
+            b++;
+        size_t e = b;
+        while (e > a && (spec[e - 1] == ' ' || spec[e - 1] == '\t'))
+            e--;
+        memcpy(name + k, spec + a, e - a);
+        k += e - a;
+        if (b < n)
+            name[k++] = ',';
+        i = b + 1;
+    }
     name[k] = '\0';
     ix->name = name;
     if (k == 0 || k > INDEX_NAME_MAX) {

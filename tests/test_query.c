@@ -1203,26 +1203,48 @@ static void test_explain(void **state)
     explain(txn, "{\"name\": 1}", &by_id, 1, &p);
     assert_true(json_member_is(&p, "sort", "index"));
 
-    /* Counting stops at 1000; a unique index needs no counting. */
+    /* An index that yields half the collection costs as much as a scan
+     * (two reads per entry) and loses; counting stops once a candidate
+     * cannot win; a unique index needs no counting. */
     burrow_txn_abort(txn);
     txn = begin(db, 0);
     for (int i = 0; i < 2500; i++) {
-        snprintf(doc, sizeof doc, "{\"_id\":\"v%04d\",\"age\":%d,\"email\":\"e%d\"}", i, i % 2, i);
+        snprintf(doc, sizeof doc, "{\"_id\":\"v%04d\",\"age\":%d,\"email\":\"e%d\"}", i,
+                 i % 5 ? 201 : 200, i);
         OK(burrow_doc_insert(txn, "users", doc, strlen(doc), NULL));
     }
     OK(burrow_index_create(txn, "users", "email", BURROW_INDEX_UNIQUE));
-    explain(txn, "{\"age\": 1}", NULL, 0, &p);
-    assert_true(json_member_is(&p, "index", "age"));
-    OK(doc_get_int(json_member(&p, "estimated_rows"), &n));
-    assert_int_equal(n, 1000);
-    assert_int_equal(doc_type(json_member(&p, "capped")), DOC_TRUE);
-    explain(txn, "{\"email\": {\"$in\": [\"e1\", \"e7\"]}, \"age\": 1}", NULL, 0, &p);
+    /* 2,800 documents: 2,000 with age 201 cost 4,000 through the index. */
+    explain(txn, "{\"age\": 201}", NULL, 0, &p);
+    assert_true(json_member_is(&p, "plan", "scan"));
+    explain(txn, "{\"age\": 200}", NULL, 0, &p);
+    assert_true(json_member_is(&p, "plan", "index"));
+    explain(txn, "{\"age\": {\"$gte\": 0}}", NULL, 0, &p);
+    assert_true(json_member_is(&p, "plan", "scan"));
+    explain(txn, "{\"age\": 201, \"email\": {\"$gte\": \"e1\"}}", NULL, 0, &p);
+    assert_true(json_member_is(&p, "plan", "scan"));
+    /* The candidates stopped counting at half the scan's cost. */
+    doc_val cands = json_member(&p, "candidates"), c1;
+    bool saw_capped = false;
+    for (uint32_t i = 0; i < doc_count(cands); i++) {
+        OK(doc_array_at(cands, i, &c1));
+        doc_val ix, cap, est;
+        if (doc_object_get(c1, "index", 5, &ix) == 0 && doc_type(ix) == DOC_STRING &&
+            doc_object_get(c1, "capped", 6, &cap) == 0 && doc_type(cap) == DOC_TRUE) {
+            OK(doc_object_get(c1, "estimated_rows", 14, &est));
+            OK(doc_get_int(est, &n));
+            assert_int_equal(n, 1400);
+            saw_capped = true;
+        }
+    }
+    assert_true(saw_capped);
+    explain(txn, "{\"email\": {\"$in\": [\"e1\", \"e7\"]}, \"age\": 201}", NULL, 0, &p);
     assert_true(json_member_is(&p, "index", "email"));
     OK(doc_get_int(json_member(&p, "estimated_rows"), &n));
     assert_int_equal(n, 2);
     assert_int_equal(doc_type(json_member(&p, "capped")), DOC_FALSE);
     assert_int_equal(count_results(txn, "users",
-                                   "{\"email\": {\"$in\": [\"e1\", \"e7\"]}, \"age\": 1}", NULL, 0),
+                                   "{\"email\": {\"$in\": [\"e1\", \"e7\"]}, \"age\": 201}", NULL, 0),
                      2);
 
     burrow_buf_free(&p);

@@ -819,9 +819,10 @@ static int put_filter(doc_builder *d, const doc_filter *f)
  *       ids (an id plan with $eq/$in; also a unique index with every field
  *       pinned: one per range), or the collection's size (a scan, or a
  *       whole index read for its order)
- *   "capped": counting stopped before the end of the ranges, after 1000
- *       entries and seeks, or (for a plan that lost) once it had more
- *       than the best plan before it; estimated_rows is where it stopped
+ *   "capped": counting stopped before the end of the ranges because this
+ *       plan could no longer cost less than the best one before it (an
+ *       index plan costs two reads per entry, a scan one per document);
+ *       estimated_rows is where it stopped, a lower bound
  *   "sort": "none" (no sort asked), "index" (the plan's order is the
  *       sort's: a scan or id plan for _id, or an index), "memory"
  *   "reverse": the plan is read backwards (a descending sort)

@@ -4,12 +4,15 @@
  *
  * The planner reads the conjuncts of the filter's top-level AND (or the
  * single predicate) and builds one candidate plan for the whole collection
- * (a scan), one for _id conditions, and one per usable index. Each
- * candidate counts the index entries in its ranges, at most
- * PLAN_ESTIMATE_CAP of them and of the seeks it makes, and no more than one
- * past the best candidate so far (the scan counts as the collection's
- * size), so planning costs a bounded amount whatever the collection's size
- * and little when an earlier plan is already selective. The lowest estimate wins;
+ * (a scan), one for _id conditions, and one per usable index. Plans are
+ * compared on cost: a scan costs the collection's size, an id plan its
+ * estimated rows, an index plan twice its estimated rows (each entry is
+ * read, then its document fetched), plus once more the rows of a plan that
+ * must sort them in memory. Each candidate counts the index
+ * entries in its ranges only while it can still win: it stops one entry
+ * past the point where its cost would reach the best plan's ("capped").
+ * So planning never costs more than the query it plans, and little when
+ * an earlier plan is already selective. The lowest cost wins;
  * ties go to a plan that streams the requested sort, then to the id plan,
  * the scan, an index with more fields pinned by equality, a unique index,
  * and finally the first index in the collection's list.
@@ -457,36 +460,38 @@ static int add_range(plan *p, const uint8_t *lo, size_t lolen, const uint8_t *hi
     return rc;
 }
 
-/* Count the entries in p's ranges, spending at most c->budget entries and
- * seeks (PLAN_ESTIMATE_CAP, or one past the best plan so far: counting
- * further cannot make this plan win). When the budget runs out the
- * estimate is the budget, marked capped. */
+/* Count the entries in p's ranges, at most c->budget of them (past it,
+ * this plan cannot win). When counting stops early the estimate is the
+ * budget, marked capped. Seeks are bounded by the number of ranges. */
 static int estimate(pctx *c, plan *p)
 {
     burrow_cursor *cur;
     int rc = burrow_cursor_open(c->txn, p->bucket, &cur);
     if (rc)
         return rc;
-    uint64_t budget = c->budget, n = 0;
+    uint64_t n = 0;
+    bool stopped = false;
     size_t max_key = burrow_max_key_size(burrow_txn_db(c->txn));
-    for (size_t i = 0; i < p->nranges && !rc && budget; i++) {
+    for (size_t i = 0; i < p->nranges && !rc && !stopped; i++) {
         const plan_range *r = &p->ranges[i];
         const uint8_t *hi = p->bytes.data + r->hi_off;
         burrow_val k;
-        budget--;
         int s = r->lo_len ? plan_seek(cur, max_key, p->bytes.data + r->lo_off, r->lo_len, &k, NULL)
                           : burrow_cursor_first(cur, &k, NULL);
-        while (s == 0 && budget && (r->hi_inf || bytes_cmp(k.data, k.size, hi, r->hi_len) < 0)) {
+        while (s == 0 && (r->hi_inf || bytes_cmp(k.data, k.size, hi, r->hi_len) < 0)) {
+            if (n == c->budget) {
+                stopped = true;
+                break;
+            }
             n++;
-            budget--;
             s = burrow_cursor_next(cur, &k, NULL);
         }
-        if (s && s != BURROW_ENOTFOUND)
+        if (!stopped && s && s != BURROW_ENOTFOUND)
             rc = s;
     }
     burrow_cursor_close(cur);
-    p->capped = budget == 0;
-    p->estimate = p->capped ? c->budget : n;
+    p->capped = stopped;
+    p->estimate = n;
     return rc;
 }
 
@@ -853,11 +858,27 @@ out:
 }
 
 /* Is a strictly better than b? */
+/* What reading p's documents costs, in document reads: an index plan reads
+ * each entry and then fetches its document; a plan whose order is not the
+ * requested sort also handles each document once more to sort it. */
+static uint64_t plan_cost(const pctx *c, const plan *p)
+{
+    uint64_t cost = p->kind == PLAN_INDEX ? 2 * p->estimate : p->estimate;
+    if (c->nsort && !p->sort_streams)
+        cost += p->estimate;
+    return cost;
+}
+
 static bool better(const pctx *c, const plan *a, const plan *b)
 {
     static const int rank[] = {[PLAN_ID] = 0, [PLAN_SCAN] = 1, [PLAN_INDEX] = 2};
-    if (a->estimate != b->estimate)
-        return a->estimate < b->estimate;
+    /* A capped count is only a lower bound of a cost that reached the
+     * best's: it never wins. */
+    if (a->capped != b->capped)
+        return !a->capped;
+    uint64_t ca = plan_cost(c, a), cb = plan_cost(c, b);
+    if (ca != cb)
+        return ca < cb;
     if (c->nsort && a->sort_streams != b->sort_streams)
         return a->sort_streams;
     if (rank[a->kind] != rank[b->kind])
@@ -901,7 +922,9 @@ int plan_build(burrow_txn *txn, const coll_meta *m, const doc_filter *f, const p
         goto fail;
     for (int i = -1; i < m->nindexes; i++) {
         c.scratch.size = 0;
-        c.budget = best.estimate < PLAN_ESTIMATE_CAP ? best.estimate + 1 : PLAN_ESTIMATE_CAP;
+        /* Count only while this candidate can still cost less than the
+         * best: an index plan costs two reads per entry. */
+        c.budget = i < 0 ? plan_cost(&c, &best) : plan_cost(&c, &best) / 2;
         rc = i < 0 ? id_candidate(&c, &cand) : index_candidate(&c, i, &cand);
         if (rc < 0)
             goto fail;

@@ -51,7 +51,6 @@
 #include "doc/filter.h"
 #include "query/query.h"
 
-#define PLAN_ESTIMATE_CAP 1000 /* entries (and seeks) counted per candidate */
 #define PLAN_RANGES_MAX 1024   /* ranges of one plan; fewer fields are used past it */
 #define PLAN_SORT_MAX 32       /* sort keys of one query */
 
@@ -92,8 +91,8 @@ typedef struct plan {
     size_t nranges;
     buf bytes;         /* the ranges' bounds */
     uint64_t estimate; /* documents (index entries) expected */
-    bool capped;       /* counting stopped (estimate = where): at
-                          PLAN_ESTIMATE_CAP, or once past the best plan */
+    bool capped;       /* counting stopped (estimate = where) once this plan
+                          could no longer cost less than the best */
     int eq_fields;     /* fields pinned by equality (PLAN_ID: 1 for ids) */
     bool unique_eq;    /* a unique index, every field pinned: <= 1 per range */
     bool dedupe;       /* an id may come more than once (multikey) */
@@ -108,8 +107,9 @@ typedef struct plan {
 /*
  * Choose the plan for filter f (NULL: every document) and sort keys (may be
  * none) on collection m as txn sees it. Bounded work: each candidate counts
- * at most PLAN_ESTIMATE_CAP index entries and seeks, and stops once it has
- * more than the best candidate before it. explain: also fill
+ * index entries only while its cost (two reads per entry) stays below the
+ * best candidate's, so planning never costs more than the query. explain:
+ * also fill
  * desc and cands. *out is owned by the caller (plan_free). Errors come from
  * the store (BURROW_ECORRUPT...) or BURROW_ENOMEM.
  */

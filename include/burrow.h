@@ -299,7 +299,8 @@ int burrow_json_parse(const char *json, size_t len, burrow_buf *doc);
 int burrow_json_write(const void *doc, size_t len, unsigned flags, burrow_buf *json);
 
 /* Check a binary document from outside (structure, UTF-8, limits):
- * 0 or BURROW_ECORRUPT. Every function taking a binary document checks it. */
+ * 0, BURROW_ECORRUPT, or BURROW_EVERSION (a format version this build does
+ * not read). Every function taking a binary document checks it. */
 int burrow_doc_validate(const void *doc, size_t len);
 
 /* The value at path (RedisJSON syntax: $, $.a.b, $['a b'], $[3], $[-1];

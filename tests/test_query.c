@@ -941,6 +941,8 @@ static void check_aggregate(burrow_txn *txn, const char *coll, gen *g, uint64_t 
                 any_double = true;
                 nnum++;
             }
+            if (doc_type(v) == DOC_NULL) /* min and max skip nulls */
+                continue;
             if (!mn.p || doc_compare(v, mn) < 0)
                 mn = v;
             if (!mx.p || doc_compare(v, mx) > 0)

@@ -68,6 +68,8 @@ int burrow_doc_path_json(const void *doc, size_t len, const char *path, unsigned
     doc_val root, v;
     if (rc || (rc = doc_root(doc, len, &root)))
         return rc;
+    if (!path[0]) /* the empty path is the root, in either syntax */
+        path = "$";
     /* A path with '$', '[' or a leading '.' is JSONPath; else dotted. */
     int syntax = (path[0] == '$' || path[0] == '.' || strchr(path, '[')) ? DOC_PATH_JSONPATH
                                                                            : DOC_PATH_DOTTED;

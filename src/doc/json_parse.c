@@ -840,5 +840,10 @@ int json_parse(const char *text, size_t len, const json_parse_options *opt, doc_
         return rc;
     const uint8_t *data;
     size_t n;
-    return doc_builder_finish(b, &data, &n);
+    rc = doc_builder_finish(b, &data, &n);
+    /* The builder checks the finished size last: a top-level scalar can
+     * pass the limit only here. */
+    if (rc == BURROW_EVALSIZE)
+        return json_error(&ps, ps.end, "document too large");
+    return rc;
 }

@@ -20,7 +20,8 @@
  *          null when there were none
  *   min    the smallest and largest value in doc_compare order (across
  *   max    types: null < booleans < numbers < strings < arrays < objects);
- *          missing values are skipped; null when there were none
+ *          missing and null values are skipped (MongoDB's $min/$max);
+ *          null when there were none
  * A total beyond the double range fails with BURROW_ERANGE.
  */
 #include <stdlib.h>
@@ -273,6 +274,8 @@ static int accumulate(agg_ctx *c, agg_group *g, doc_val root)
             }
             continue;
         }
+        if (doc_type(v) == DOC_NULL)
+            continue;
         doc_val best;
         if (a->best.size && (rc = doc_root(a->best.data, a->best.size, &best)))
             return rc;

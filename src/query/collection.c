@@ -959,6 +959,8 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     diag_clear();
     if (!txn || !out)
         return diag_set(BURROW_EINVAL, "doc_get: txn and out are required");
+    if (o && (o->flags & ~(BURROW_OUT_BINARY | BURROW_OUT_PRETTY | BURROW_OUT_RAW)))
+        return diag_set(BURROW_EINVAL, "doc_get: unknown output flags 0x%x", o->flags);
     int rc = id_check(id, idlen);
     if (rc)
         return rc;

@@ -678,11 +678,23 @@ static tv *gen_value(tu_rng *r, int depth)
     }
 }
 
-static tv *gen_doc(tu_rng *r)
+/* Top-level names of the big documents: enough for objects past
+ * DOC_SORTED_MIN keys (with a sorted table), some sharing 8-byte heads. */
+static const char *const big_names[] = {
+    "a",     "b",         "c",          "0",          "1",          "2",         "10", "d",
+    "e",     "f",         "g",          "h",          "i",          "j",         "k",  "l",
+    "m",     "n",         "o",          "p",          "quantity",   "quantity2", "3",  "20",
+    "price", "price_eur", "quantityX",  "sku",        "zz",         "name",      "x",  "y",
+    "name0", "created_at", "updated_at", "updated_by",
+};
+#define NBIG (sizeof big_names / sizeof *big_names)
+
+/* A document of up to maxkeys top-level keys drawn from pool. */
+static tv *gen_doc_from(tu_rng *r, const char *const *pool, size_t npool, unsigned maxkeys)
 {
     tv *root = tv_new(DOC_OBJECT);
-    for (int i = (int)tu_below(r, 7); i > 0; i--) {
-        const char *k = names[tu_below(r, NNAMES)];
+    for (int i = (int)tu_below(r, maxkeys); i > 0; i--) {
+        const char *k = pool[tu_below(r, npool)];
         tv *item = gen_value(r, 1);
         if (tv_find(root, k) < 0)
             tv_add(root, k, item);
@@ -691,6 +703,8 @@ static tv *gen_doc(tu_rng *r)
     }
     return root;
 }
+
+static tv *gen_doc(tu_rng *r) { return gen_doc_from(r, names, NNAMES, 7); }
 
 enum { R_SET, R_UNSET, R_INC, R_MUL, R_MIN, R_MAX, R_PUSH, R_PULL, R_NKINDS };
 static const char *const rop_names[] = {"$set", "$unset", "$inc", "$mul",
@@ -892,18 +906,18 @@ static tv *gen_number(tu_rng *r)
 }
 
 /* Random updates: the reference's result (or error) must be what
- * doc_update_apply gives, byte for byte. */
-static void test_random(void **state)
+ * doc_update_apply gives, byte for byte. big: documents of up to 60 keys
+ * (objects with a sorted table, rebuilt keeping its order) and top-level
+ * steps from big_names. */
+static void random_updates(uint64_t seed, unsigned rounds, bool big)
 {
-    (void)state;
     tu_rng r;
-    tu_rng_seed(&r, tu_seed() ^ 0x7570646174ull);
-    unsigned rounds = tu_rounds(20000, 400000);
+    tu_rng_seed(&r, seed);
     doc_builder b;
     doc_builder_init(&b);
     unsigned applied = 0, failed = 0, conflicts = 0, unchanged = 0;
     for (unsigned round = 0; round < rounds; round++) {
-        tv *doc = gen_doc(&r);
+        tv *doc = big ? gen_doc_from(&r, big_names, NBIG, 60) : gen_doc(&r);
         rop ops[5];
         int nops = 1 + (int)tu_below(&r, 5);
         bool conflict = false;
@@ -915,7 +929,8 @@ static void test_random(void **state)
             op->nsteps = 1 + (int)tu_below(&r, 3);
             size_t tl = 0;
             for (int s = 0; s < op->nsteps; s++) {
-                op->steps[s] = names[tu_below(&r, NNAMES)];
+                op->steps[s] = big && s == 0 ? big_names[tu_below(&r, NBIG)]
+                                             : names[tu_below(&r, NNAMES)];
                 tl += (size_t)snprintf(op->text + tl, sizeof op->text - tl, "%s%s", s ? "." : "",
                                        op->steps[s]);
             }
@@ -1030,6 +1045,18 @@ static void test_random(void **state)
     doc_builder_free(&b);
 }
 
+static void test_random(void **state)
+{
+    (void)state;
+    random_updates(tu_seed() ^ 0x7570646174ull, tu_rounds(20000, 400000), false);
+}
+
+static void test_random_big(void **state)
+{
+    (void)state;
+    random_updates(tu_seed() ^ 0x626967ull, tu_rounds(5000, 100000), true);
+}
+
 /* Damaged documents: random byte flips and truncations. Applying either
  * works or fails; it never reads outside the document (ASan), and when the
  * damaged document still validates, so does the result. */
@@ -1096,6 +1123,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_table),        cmocka_unit_test(test_pad_limit),
         cmocka_unit_test(test_verbatim_copy), cmocka_unit_test(test_big_object),
         cmocka_unit_test(test_paths_and_misc), cmocka_unit_test(test_random),
+        cmocka_unit_test(test_random_big),
         cmocka_unit_test(test_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,8 @@
  * bounds the recursion.
  *
  * Hot path: comparing two scalars decodes each once and allocates nothing;
- * containers are walked through value.c's checked accessors.
+ * containers are opened once each (doc_container_open) and their elements
+ * read through value.c's checked cursor.
  */
 #include <math.h>
 #include <string.h>
@@ -165,53 +166,42 @@ int doc_key_order(const char *a, size_t alen, const char *b, size_t blen)
 
 /* ---- objects in key order ------------------------------------------------ */
 
-static inline uint32_t load_width(const uint8_t *p, unsigned w)
+/* doc_key_order, with the first bytes compared inline: keys of one object
+ * mostly differ there, which spares a call to memcmp. */
+static inline int key_order_fast(const char *a, size_t alen, const char *b, size_t blen)
 {
-    switch (w) {
-    case 1: return p[0];
-    case 2: return le16_load(p);
-    default: return le32_load(p);
-    }
+    if (alen && blen && a[0] != b[0])
+        return (uint8_t)a[0] < (uint8_t)b[0] ? -1 : 1;
+    return doc_key_order(a, alen, b, blen);
 }
 
 void doc_keyorder_init(doc_keyorder *ko, doc_val obj)
 {
-    ko->obj = obj;
     ko->count = 0;
-    ko->width = 0;
-    ko->sorted = NULL;
-    /* doc_count is 0 unless the header and table sizes check out, so the
-     * sorted table located below lies inside the value. */
-    uint32_t count = doc_count(obj);
-    if (count == 0)
+    /* A damaged header leaves c empty: the object is seen as empty. */
+    if (doc_container_open(obj, &ko->c) || ko->c.count == 0)
         return;
-    uint8_t flags = obj.p[1];
-    if (flags & DOC_FLAG_SORTED) {
-        unsigned w = 1u << (flags & DOC_FLAG_WIDTH_MASK);
-        uint32_t body_len = le32_load(obj.p + 2);
-        ko->sorted = obj.p + 1 + DOC_HEADER_SIZE + body_len - (size_t)count * w;
-        ko->width = w;
-        ko->count = count;
-        return;
-    }
-    if (count >= DOC_SORTED_MIN) {
-        /* Damaged (the builder writes a table from DOC_SORTED_MIN keys on):
-         * walk in stored order rather than allocate to sort. */
+    uint32_t count = ko->c.count;
+    if (ko->c.sorted || count >= DOC_SORTED_MIN) {
+        /* Without a table (damaged: the builder writes one from
+         * DOC_SORTED_MIN keys on) walk in stored order rather than
+         * allocate to sort. */
         ko->count = count;
         return;
     }
     /* Read each entry once; insertion sort of at most 15 entries by key. */
+    const uint8_t *base = ko->c.body;
     for (uint32_t i = 0; i < count; i++) {
         const char *k;
         size_t kl;
         doc_val v;
-        if (doc_object_at(obj, i, &k, &kl, &v))
+        if (doc_container_elem(&ko->c, i, &k, &kl, &v))
             return; /* seen as empty */
-        doc_keyed e = {(uint32_t)((const uint8_t *)k - obj.p), (uint32_t)kl,
-                       (uint32_t)(v.p - obj.p), (uint32_t)v.len};
+        doc_keyed e = {(uint32_t)((const uint8_t *)k - base), (uint32_t)kl,
+                       (uint32_t)(v.p - base), (uint32_t)v.len};
         uint32_t j = i;
-        while (j > 0 && doc_key_order((const char *)obj.p + ko->small[j - 1].key_off,
-                                      ko->small[j - 1].klen, k, kl) > 0) {
+        while (j > 0 && key_order_fast((const char *)base + ko->small[j - 1].key_off,
+                                       ko->small[j - 1].klen, k, kl) > 0) {
             ko->small[j] = ko->small[j - 1];
             j--;
         }
@@ -220,29 +210,41 @@ void doc_keyorder_init(doc_keyorder *ko, doc_val obj)
     ko->count = count;
 }
 
+static inline bool keyorder_small(const doc_keyorder *ko)
+{
+    return !ko->c.sorted && ko->count < DOC_SORTED_MIN;
+}
+
+static inline void small_at(const doc_keyorder *ko, uint32_t j, const char **key, size_t *klen,
+                            doc_val *val)
+{
+    const doc_keyed *e = &ko->small[j];
+    *key = (const char *)ko->c.body + e->key_off;
+    *klen = e->klen;
+    val->p = ko->c.body + e->val_off;
+    val->len = e->val_len;
+}
+
 int doc_keyorder_at(const doc_keyorder *ko, uint32_t j, const char **key, size_t *klen,
                     doc_val *val)
 {
-    if (!ko->sorted && ko->count < DOC_SORTED_MIN) {
-        const doc_keyed *e = &ko->small[j];
-        *key = (const char *)ko->obj.p + e->key_off;
-        *klen = e->klen;
-        val->p = ko->obj.p + e->val_off;
-        val->len = e->val_len;
+    if (keyorder_small(ko)) {
+        small_at(ko, j, key, klen, val);
         return 0;
     }
-    uint32_t idx = ko->sorted ? load_width(ko->sorted + (size_t)j * ko->width, ko->width) : j;
-    if (idx >= ko->count)
+    uint32_t idx = j;
+    if (ko->c.sorted && doc_container_sorted_at(&ko->c, j, &idx))
         return BURROW_ECORRUPT;
-    int rc = doc_object_at(ko->obj, idx, key, klen, val);
-    return rc ? BURROW_ECORRUPT : 0;
+    return doc_container_elem(&ko->c, idx, key, klen, val) ? BURROW_ECORRUPT : 0;
 }
 
 /* An entry as callers see it: a damaged one is ("", null). */
 static inline void entry_at(const doc_keyorder *ko, uint32_t j, const char **key, size_t *klen,
                             doc_val *val)
 {
-    if (doc_keyorder_at(ko, j, key, klen, val)) {
+    if (keyorder_small(ko)) {
+        small_at(ko, j, key, klen, val);
+    } else if (doc_keyorder_at(ko, j, key, klen, val)) {
         *key = "";
         *klen = 0;
         *val = null_val;
@@ -255,19 +257,21 @@ static int compare(doc_val a, doc_val b, int depth);
 
 static int compare_arrays(doc_val a, doc_val b, int depth)
 {
-    uint32_t na = doc_count(a), nb = doc_count(b);
-    uint32_t n = na < nb ? na : nb;
+    doc_container ca, cb; /* a damaged header: empty */
+    doc_container_open(a, &ca);
+    doc_container_open(b, &cb);
+    uint32_t n = ca.count < cb.count ? ca.count : cb.count;
     for (uint32_t i = 0; i < n; i++) {
         doc_val ea, eb;
-        if (doc_array_at(a, i, &ea))
+        if (doc_container_elem(&ca, i, NULL, NULL, &ea))
             ea = null_val;
-        if (doc_array_at(b, i, &eb))
+        if (doc_container_elem(&cb, i, NULL, NULL, &eb))
             eb = null_val;
         int r = compare(ea, eb, depth + 1);
         if (r)
             return r;
     }
-    return (na > nb) - (na < nb);
+    return (ca.count > cb.count) - (ca.count < cb.count);
 }
 
 static int compare_objects(doc_val a, doc_val b, int depth)
@@ -282,7 +286,7 @@ static int compare_objects(doc_val a, doc_val b, int depth)
         doc_val va, vb;
         entry_at(&ka, j, &keya, &la, &va);
         entry_at(&kb, j, &keyb, &lb, &vb);
-        int r = doc_key_order(keya, la, keyb, lb);
+        int r = key_order_fast(keya, la, keyb, lb);
         if (r)
             return r;
         r = compare(va, vb, depth + 1);
@@ -361,11 +365,12 @@ static uint64_t hash_value(doc_val v, uint64_t seed, int depth)
     case RANK_NUMBER: return hash_number(&it, seed);
     case RANK_STRING: return mix(H_STRING, hash64(it.s, it.n, seed), seed);
     case RANK_ARRAY: {
-        uint32_t n = doc_count(v);
-        uint64_t h = mix(H_ARRAY, n, seed);
-        for (uint32_t i = 0; i < n; i++) {
+        doc_container c; /* a damaged header: empty */
+        doc_container_open(v, &c);
+        uint64_t h = mix(H_ARRAY, c.count, seed);
+        for (uint32_t i = 0; i < c.count; i++) {
             doc_val e;
-            if (doc_array_at(v, i, &e))
+            if (doc_container_elem(&c, i, NULL, NULL, &e))
                 e = null_val;
             h = mix(h, hash_value(e, seed, depth + 1), seed);
         }
@@ -373,13 +378,15 @@ static uint64_t hash_value(doc_val v, uint64_t seed, int depth)
     }
     case RANK_OBJECT: {
         /* Stored order: the sum does not depend on it, and no sorting. */
-        uint32_t n = doc_count(v);
+        doc_container c;
+        doc_container_open(v, &c);
+        uint32_t n = c.count;
         uint64_t sum = 0;
         for (uint32_t i = 0; i < n; i++) {
             const char *k;
             size_t kl;
             doc_val e;
-            if (doc_object_at(v, i, &k, &kl, &e)) {
+            if (doc_container_elem(&c, i, &k, &kl, &e)) {
                 k = "";
                 kl = 0;
                 e = null_val;

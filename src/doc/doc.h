@@ -145,6 +145,43 @@ int doc_get_double(doc_val v, double *out);  /* DOC_INT (converted) or DOC_DOUBL
 /* *s points into the document; not NUL-terminated. */
 int doc_get_string(doc_val v, const char **s, size_t *n);
 
+/*
+ * A container cursor: an array or object opened once (its header checked,
+ * its tables located), then element i read in O(1) without reading the
+ * header again. Every offset and length of the element is still checked
+ * against the container, so a damaged one yields BURROW_ECORRUPT, never a
+ * read outside it. The fields are for doc/ itself; read them only through
+ * the functions below. Borrowed: valid as long as the bytes of the value it
+ * was opened on.
+ */
+typedef struct doc_container {
+    const uint8_t *body;    /* the elements start here */
+    const uint8_t *offsets; /* the offset table, at body + table */
+    const uint8_t *sorted;  /* an object's key-sorted table, or NULL */
+    uint32_t count;         /* elements */
+    uint32_t table;         /* body offset of the offset table: where the last element ends */
+    uint8_t width;          /* bytes per table entry: 1, 2 or 4 */
+    uint8_t tag;            /* DOC_TAG_ARRAY or DOC_TAG_OBJECT */
+} doc_container;
+
+/* Open the array or object v. 0, BURROW_ETYPE (v is not a container) or
+ * BURROW_ECORRUPT (its header is wrong); on error *c is an empty container
+ * (count 0) that may still be passed to the functions below. */
+int doc_container_open(doc_val v, doc_container *c);
+/* Element i (i < c->count) in stored order: for objects its key (into the
+ * document, not NUL-terminated), for arrays *key = NULL and *klen = 0; key
+ * and klen may be NULL when not wanted. 0, BURROW_ENOTFOUND when i is out
+ * of range, BURROW_ECORRUPT. */
+int doc_container_elem(const doc_container *c, uint32_t i, const char **key, size_t *klen,
+                       doc_val *val);
+/* The object's member named key (bisecting the sorted table when there is
+ * one). 0, BURROW_ENOTFOUND, BURROW_ETYPE (an array), BURROW_ECORRUPT. */
+int doc_container_find(const doc_container *c, const char *key, size_t klen, doc_val *val);
+/* For an object with a sorted table (c->sorted), the index of the element
+ * with the j-th smallest key (j < c->count). 0, BURROW_ENOTFOUND (j out of
+ * range, or no sorted table), BURROW_ECORRUPT (the entry is out of range). */
+int doc_container_sorted_at(const doc_container *c, uint32_t j, uint32_t *index);
+
 /* Containers. count: number of elements (0 for scalars). */
 uint32_t doc_count(doc_val v);
 /* Element i of an array (0 <= i < count). BURROW_ENOTFOUND when out of
@@ -156,10 +193,12 @@ int doc_object_at(doc_val v, uint32_t i, const char **key, size_t *klen, doc_val
 int doc_object_get(doc_val v, const char *key, size_t klen, doc_val *out);
 
 /* Iteration over an array or object in stored order. For arrays *key is
- * NULL. Returns 1 with the next element, 0 at the end, BURROW_ECORRUPT. */
+ * NULL. Returns 1 with the next element, 0 at the end, BURROW_ECORRUPT.
+ * A scalar, or a container whose header is damaged, iterates as empty (as
+ * doc_count sees it). The container is opened once, by doc_iter_init. */
 typedef struct doc_iter {
-    doc_val container;
-    uint32_t i, count;
+    doc_container c;
+    uint32_t i;
 } doc_iter;
 void doc_iter_init(doc_iter *it, doc_val container);
 int doc_iter_next(doc_iter *it, const char **key, size_t *klen, doc_val *val);
@@ -182,7 +221,10 @@ typedef struct doc_frame {
     size_t first_elem; /* index in elems of the container's first element */
     uint8_t tag;
     bool want_value;   /* object: a key was written, its value is due */
+    bool unique;       /* object: the caller vouches its keys are unique */
 } doc_frame;
+
+struct doc_sortkey; /* build.c: a key decoded for sorting */
 
 typedef struct doc_builder {
     buf out;             /* the document being written */
@@ -194,6 +236,8 @@ typedef struct doc_builder {
     size_t max_size;     /* default DOC_MAX_SIZE */
     int err;             /* first error, sticky */
     bool done;
+    struct doc_sortkey *keys; /* scratch for ordering an object's keys, reused */
+    size_t keys_cap;
 } doc_builder;
 
 void doc_builder_init(doc_builder *b);
@@ -209,13 +253,38 @@ int doc_builder_string(doc_builder *b, const char *s, size_t n);
 int doc_builder_key(doc_builder *b, const char *k, size_t n);
 int doc_builder_begin_array(doc_builder *b);
 int doc_builder_begin_object(doc_builder *b);
+/* An object whose keys the caller guarantees are unique because it made
+ * them itself (never keys that came from outside: text, a request, a
+ * stored document): doc_builder_end skips the duplicate check of objects
+ * below DOC_SORTED_MIN keys. (Bigger ones are sorted anyway, which finds
+ * duplicates for free, so they are still reported.) */
+int doc_builder_begin_object_unique(doc_builder *b);
 /* Close the innermost container: writes the offset table (and the sorted
  * table). BURROW_EEXIST when an object has a duplicate key (detail names
  * it). Depth (BURROW_EINVAL) and size (BURROW_EVALSIZE) limits are
  * reported by the call that would break them. */
 int doc_builder_end(doc_builder *b);
+/*
+ * doc_builder_end for an object whose key order the caller already knows,
+ * in part: order[j] (j < n) is the element with the j-th smallest key among
+ * its first n elements; the elements written after those n are in no
+ * particular order. Typically the order comes from the sorted table of the
+ * object this one is rebuilt from. The claim is checked, not trusted: in
+ * n - 1 key comparisons (keys strictly increasing along order, every entry
+ * below n, which makes it a permutation with unique keys); the rest are
+ * sorted and merged in. That spares the sort of big objects and the
+ * pairwise duplicate check of small ones. An order that does not check out
+ * is ignored and the object is closed as by doc_builder_end; either way
+ * the bytes and errors are doc_builder_end's. For an array, order is
+ * ignored. order may be NULL when n is 0. order is only read during the
+ * call.
+ */
+int doc_builder_end_sorted(doc_builder *b, const uint32_t *order, uint32_t n);
 /* Append an existing (validated) value verbatim, as one element. */
 int doc_builder_copy(doc_builder *b, doc_val v);
+/* An object entry copied from another object: doc_builder_key(k, n) then
+ * doc_builder_copy(v), in one call (same bytes, same errors). */
+int doc_builder_copy_entry(doc_builder *b, const char *k, size_t n, doc_val v);
 /* The finished document: *data and *len point into b->out (valid until the
  * builder's next begin/reset/free). Returns the sticky error, or EINVAL if
  * the document is incomplete. */

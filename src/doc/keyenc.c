@@ -139,10 +139,11 @@ static int encode(doc_val v, buf *out, int depth)
             return buf_putc(out, KEY_NULL);
         if ((rc = buf_putc(out, KEY_ARRAY)))
             return rc;
-        uint32_t n = doc_count(v);
-        for (uint32_t i = 0; i < n; i++) {
+        doc_container c; /* a damaged header: empty */
+        doc_container_open(v, &c);
+        for (uint32_t i = 0; i < c.count; i++) {
             doc_val e;
-            if (doc_array_at(v, i, &e))
+            if (doc_container_elem(&c, i, NULL, NULL, &e))
                 rc = buf_putc(out, KEY_NULL);
             else
                 rc = encode(e, out, depth + 1);

@@ -24,7 +24,7 @@
 #include "doc/doc.h"
 
 /* An entry of a small object: where its key and value lie, as offsets
- * from the object's tag (a document is at most DOC_MAX_SIZE, so they fit
+ * from the object's body (a document is at most DOC_MAX_SIZE, so they fit
  * 32 bits and an entry takes 16 bytes). */
 typedef struct doc_keyed {
     uint32_t key_off, klen;
@@ -32,10 +32,8 @@ typedef struct doc_keyed {
 } doc_keyed;
 
 typedef struct doc_keyorder {
-    doc_val obj;
-    uint32_t count;        /* entries; 0 for a damaged object */
-    unsigned width;        /* bytes per entry of sorted */
-    const uint8_t *sorted; /* the object's stored sorted table, or NULL */
+    doc_container c; /* the object, opened once; empty when damaged */
+    uint32_t count;  /* entries; 0 for a damaged object */
     /* No stored table and fewer than DOC_SORTED_MIN entries: the entries,
      * read once and sorted by key, so walking them reads nothing again. */
     doc_keyed small[DOC_SORTED_MIN - 1];

@@ -27,8 +27,9 @@
  * columns counted in bytes from 1.
  *
  * A parsed path owns two allocations: the steps, and the unescaped names
- * the steps point into. doc_path_get reads only through value.c's checked
- * accessors and allocates nothing, for the filter evaluator's hot path.
+ * the steps point into. doc_path_get opens each container on the way once
+ * (value.c's checked cursor) and allocates nothing, for the filter
+ * evaluator's hot path.
  */
 #include <assert.h>
 #include <limits.h>
@@ -312,31 +313,30 @@ void doc_path_free(doc_path *p)
 
 /* ---- following ----------------------------------------------------------- */
 
-static int step_index(doc_val cur, int64_t index, doc_val *out)
-{
-    uint32_t n = doc_count(cur);
-    int64_t i = index < 0 ? index + (int64_t)n : index;
-    /* Out of range: asking for UINT32_MAX (beyond any count) still tells a
-     * damaged array (ECORRUPT) from a short one (ENOTFOUND). */
-    uint32_t at = i >= 0 && i < (int64_t)n ? (uint32_t)i : UINT32_MAX;
-    return doc_array_at(cur, at, out);
-}
-
 int doc_path_get(doc_val v, const doc_path *p, doc_val *out)
 {
     doc_val cur = v;
     for (int s = 0; s < p->nsteps; s++) {
         const doc_step *st = &p->steps[s];
         enum doc_type t = doc_type(cur);
+        doc_container c;
         int rc;
-        if (t == DOC_ARRAY && st->kind != DOC_STEP_KEY)
-            rc = step_index(cur, st->index, &cur);
-        else if (t == DOC_OBJECT && st->kind != DOC_STEP_INDEX)
-            rc = doc_object_get(cur, st->name, st->len, &cur);
-        else if (t == DOC_INVALID)
+        if (t == DOC_ARRAY && st->kind != DOC_STEP_KEY) {
+            if (!(rc = doc_container_open(cur, &c))) {
+                int64_t i = st->index < 0 ? st->index + (int64_t)c.count : st->index;
+                /* Out of range: ENOTFOUND, the header having been checked. */
+                rc = i >= 0 && i < (int64_t)c.count
+                         ? doc_container_elem(&c, (uint32_t)i, NULL, NULL, &cur)
+                         : BURROW_ENOTFOUND;
+            }
+        } else if (t == DOC_OBJECT && st->kind != DOC_STEP_INDEX) {
+            if (!(rc = doc_container_open(cur, &c)))
+                rc = doc_container_find(&c, st->name, st->len, &cur);
+        } else if (t == DOC_INVALID) {
             rc = BURROW_ECORRUPT;
-        else
+        } else {
             return BURROW_ENOTFOUND;
+        }
         if (rc == BURROW_ECORRUPT)
             return diag_set(rc, "document damaged at step %d of a path", s + 1);
         if (rc)

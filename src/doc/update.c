@@ -16,6 +16,13 @@
  * the same way with their kids taken in index order. Nothing off the paths
  * is decoded.
  *
+ * Rebuilding an object keeps its entries in stored order, so an object
+ * with a sorted key table gives the builder that order (less the removed
+ * entries; created ones are merged in), and the builder checks it in one
+ * pass instead of sorting again (doc_builder_end_sorted). Objects created
+ * whole from the update's own paths have unique keys by construction
+ * (doc_builder_begin_object_unique).
+ *
  * Whether the result differs from the input is decided where values are
  * written: each operation's output bytes are compared with the bytes it
  * replaces (the builder is deterministic, so the same value is the same
@@ -135,6 +142,8 @@ static int step_order(const char *a, size_t an, int64_t ia, const char *b, size_
         return ia < ib ? -1 : 1;
     if ((ia >= 0) != (ib >= 0))
         return ia >= 0 ? -1 : 1;
+    if (an && bn && a[0] != b[0]) /* most names differ here: no memcmp */
+        return (uint8_t)a[0] < (uint8_t)b[0] ? -1 : 1;
     int r = memcmp(a, b, an < bn ? an : bn);
     if (r)
         return r;
@@ -555,6 +564,12 @@ typedef struct apply_ctx {
     uint8_t *seen;
     size_t seen_cap, seen_top;
     uint8_t local[256];
+    /* For objects rebuilt from one with a sorted table: where each entry
+     * went in the result, then the result's key order for the builder
+     * (doc_builder_end_sorted); a stack like seen. */
+    uint32_t *ord;
+    size_t ord_cap, ord_top;
+    uint32_t ord_local[128];
 } apply_ctx;
 
 /* Where the value of an entry goes: an object key, or an array slot. */
@@ -583,14 +598,12 @@ static void note_change(apply_ctx *c, size_t start, const doc_val *cur)
         c->changed = true;
 }
 
-/* Element count of a container, refusing a damaged header (which doc_count
- * would report as an empty container, silently dropping its contents). */
-static int container_count(doc_val v, uint32_t *n)
+/* Open a container, refusing a damaged header (which doc_count and
+ * doc_iter would see as an empty container, silently dropping its
+ * contents). */
+static int open_container(doc_val v, doc_container *c)
 {
-    *n = doc_count(v);
-    if (*n == 0 && v.len != 1 + DOC_HEADER_SIZE)
-        return corrupt();
-    return 0;
+    return doc_container_open(v, c) ? corrupt() : 0;
 }
 
 static int arith(apply_ctx *c, const upd_op *op, const doc_val *cur)
@@ -631,16 +644,20 @@ static int arith(apply_ctx *c, const upd_op *op, const doc_val *cur)
 static int push(apply_ctx *c, const upd_op *op, const doc_val *cur)
 {
     doc_builder *b = c->b;
+    doc_container ca = {0}, ce = {0};
     uint32_t n = 0;
     int rc;
     if (cur) {
         if (doc_type(*cur) != DOC_ARRAY)
             return diag_set(BURROW_ETYPE, "update: $push needs an array at '%.*s', found %s",
                             msg_len(op->text_len), op->text, type_name(*cur));
-        if ((rc = container_count(*cur, &n)))
+        if ((rc = open_container(*cur, &ca)))
             return rc;
+        n = ca.count;
     }
-    uint64_t m = op->modifiers ? doc_count(op->each) : 1;
+    if (op->modifiers)
+        doc_container_open(op->each, &ce); /* validated at compile */
+    uint64_t m = op->modifiers ? ce.count : 1;
     uint64_t total = n + m, pos = n, lo = 0, hi = total;
     if (op->has_position) {
         int64_t p = op->position;
@@ -663,12 +680,12 @@ static int push(apply_ctx *c, const upd_op *op, const doc_val *cur)
     for (uint64_t v = lo; v < hi; v++) {
         doc_val e;
         if (v < pos)
-            rc = doc_array_at(*cur, (uint32_t)v, &e);
+            rc = doc_container_elem(&ca, (uint32_t)v, NULL, NULL, &e);
         else if (v < pos + m)
-            rc = op->modifiers ? doc_array_at(op->each, (uint32_t)(v - pos), &e)
+            rc = op->modifiers ? doc_container_elem(&ce, (uint32_t)(v - pos), NULL, NULL, &e)
                                : (e = op->arg, 0);
         else
-            rc = doc_array_at(*cur, (uint32_t)(v - m), &e);
+            rc = doc_container_elem(&ca, (uint32_t)(v - m), NULL, NULL, &e);
         if (rc)
             return corrupt();
         if ((rc = doc_builder_copy(b, e)))
@@ -691,24 +708,20 @@ static int pull_matches(const upd_op *op, doc_val e)
 static int pull(apply_ctx *c, const upd_op *op, doc_val cur)
 {
     doc_builder *b = c->b;
-    uint32_t n;
+    doc_container ca;
     int rc;
-    if ((rc = container_count(cur, &n)))
+    if ((rc = open_container(cur, &ca)) || (rc = doc_builder_begin_array(b)))
         return rc;
-    if ((rc = doc_builder_begin_array(b)))
-        return rc;
-    doc_iter it;
-    doc_val e;
-    doc_iter_init(&it, cur);
-    while ((rc = doc_iter_next(&it, NULL, NULL, &e)) == 1) {
+    for (uint32_t i = 0; i < ca.count; i++) {
+        doc_val e;
+        if (doc_container_elem(&ca, i, NULL, NULL, &e))
+            return corrupt();
         int m = pull_matches(op, e);
         if (m < 0)
             return m;
         if (!m && (rc = doc_builder_copy(b, e)))
             return rc;
     }
-    if (rc < 0)
-        return corrupt();
     return doc_builder_end(b);
 }
 
@@ -812,34 +825,90 @@ static int seen_push(apply_ctx *c, uint32_t n, size_t *base)
     return 0;
 }
 
+/* n more entries on the ord stack; *base is where they start. Entries are
+ * addressed by index: a deeper push may move the stack. */
+static int ord_push(apply_ctx *c, size_t n, size_t *base)
+{
+    if (c->ord_cap - c->ord_top < n) {
+        size_t cap = c->ord_cap * 2 > c->ord_top + n ? c->ord_cap * 2 : c->ord_top + n;
+        uint32_t *p = c->ord == c->ord_local ? malloc(cap * sizeof *p)
+                                             : realloc(c->ord, cap * sizeof *p);
+        if (!p)
+            return BURROW_ENOMEM;
+        if (c->ord == c->ord_local)
+            memcpy(p, c->ord_local, c->ord_top * sizeof *p);
+        c->ord = p;
+        c->ord_cap = cap;
+    }
+    *base = c->ord_top;
+    c->ord_top += n;
+    return 0;
+}
+
+/* The key order of the object rebuilt from src (which has a sorted table):
+ * its entries that were kept, by their sorted table; where[i] is the
+ * result index of src's entry i, or UINT32_MAX when it was removed. The
+ * entries created after them are not in it. Written to order[0, *n); false
+ * when src's table is damaged (the builder then sorts). The builder checks
+ * the order it is given, so this only has to be right to be fast. */
+static bool kept_order(const doc_container *src, const uint32_t *where, uint32_t *order,
+                       uint32_t *n)
+{
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < src->count; j++) {
+        uint32_t idx;
+        if (doc_container_sorted_at(src, j, &idx))
+            return false;
+        if (where[idx] != UINT32_MAX)
+            order[m++] = where[idx];
+    }
+    *n = m;
+    return true;
+}
+
+/*
+ * Rebuild object obj with node's kids applied. An object with a sorted
+ * table keeps its key order: the entries stay in stored order, and the
+ * result's sorted table is the input's less what was removed (plus what was
+ * created, merged in by the builder), so it is not sorted again.
+ */
 static int apply_object(apply_ctx *c, const upd_node *node, doc_val obj)
 {
     doc_builder *b = c->b;
-    uint32_t n;
-    size_t base;
+    doc_container oc;
+    size_t base, obase = 0;
     int rc;
-    if ((rc = container_count(obj, &n)) || (rc = seen_push(c, node->nkids, &base)) ||
+    if ((rc = open_container(obj, &oc)) || (rc = seen_push(c, node->nkids, &base)) ||
         (rc = doc_builder_begin_object(b)))
         return rc;
-    doc_iter it;
-    const char *k;
-    size_t kl;
-    doc_val v;
-    doc_iter_init(&it, obj);
-    while ((rc = doc_iter_next(&it, &k, &kl, &v)) == 1) {
+    /* ord[obase, +n): where each entry went; [obase + n, +n): the order. */
+    bool keep_order = oc.sorted != NULL;
+    if (keep_order && (rc = ord_push(c, 2 * (size_t)oc.count, &obase)))
+        return rc;
+    uint32_t written = 0;
+    for (uint32_t i = 0; i < oc.count; i++) {
+        const char *k;
+        size_t kl;
+        doc_val v;
+        if (doc_container_elem(&oc, i, &k, &kl, &v))
+            return corrupt();
         const upd_node *kid = find_kid(node, k, kl);
+        bool kept = true;
         if (!kid) {
-            if ((rc = doc_builder_key(b, k, kl)) || (rc = doc_builder_copy(b, v)))
+            if ((rc = doc_builder_copy_entry(b, k, kl, v)))
                 return rc;
-            continue;
+        } else {
+            c->seen[base + (size_t)(kid - node->kids)] = 1;
+            slot s = {k, kl, false};
+            if ((rc = apply_at(c, kid, &v, &s)))
+                return rc;
+            /* The one way an entry of an object is not rewritten. */
+            kept = !(kid->leaf && kid->op->kind == UPD_UNSET);
         }
-        c->seen[base + (size_t)(kid - node->kids)] = 1;
-        slot s = {k, kl, false};
-        if ((rc = apply_at(c, kid, &v, &s)))
-            return rc;
+        if (keep_order)
+            c->ord[obase + i] = kept ? written : UINT32_MAX;
+        written += kept;
     }
-    if (rc < 0)
-        return corrupt();
     for (uint32_t i = 0; i < node->nkids; i++) {
         const upd_node *kid = &node->kids[i];
         if (c->seen[base + i] || !kid->creates)
@@ -849,16 +918,25 @@ static int apply_object(apply_ctx *c, const upd_node *node, doc_val obj)
             return rc;
     }
     c->seen_top = base;
-    return doc_builder_end(b);
+    if (!keep_order)
+        return doc_builder_end(b);
+    uint32_t norder, *where = c->ord + obase, *order = where + oc.count;
+    if (kept_order(&oc, where, order, &norder))
+        rc = doc_builder_end_sorted(b, order, norder);
+    else
+        rc = doc_builder_end(b);
+    c->ord_top = obase;
+    return rc;
 }
 
 static int apply_array(apply_ctx *c, const upd_node *node, doc_val arr)
 {
     doc_builder *b = c->b;
-    uint32_t n;
+    doc_container ac;
     int rc;
-    if ((rc = container_count(arr, &n)))
+    if ((rc = open_container(arr, &ac)))
         return rc;
+    uint32_t n = ac.count;
     /* A named field cannot be made in an array; removing one is a no-op. */
     for (uint32_t i = 0; i < node->nkids; i++)
         if (node->kids[i].index < 0 && node->kids[i].creates)
@@ -867,10 +945,10 @@ static int apply_array(apply_ctx *c, const upd_node *node, doc_val arr)
         return rc;
     const slot s = {NULL, 0, true};
     uint32_t j = 0;
-    doc_iter it;
-    doc_val e;
-    doc_iter_init(&it, arr);
-    for (uint32_t i = 0; (rc = doc_iter_next(&it, NULL, NULL, &e)) == 1; i++) {
+    for (uint32_t i = 0; i < n; i++) {
+        doc_val e;
+        if (doc_container_elem(&ac, i, NULL, NULL, &e))
+            return corrupt();
         const upd_node *kid = j < node->nindexed ? &node->kids[j] : NULL;
         if (kid && kid->index == (int64_t)i) {
             j++;
@@ -881,8 +959,6 @@ static int apply_array(apply_ctx *c, const upd_node *node, doc_val arr)
         if (rc)
             return rc;
     }
-    if (rc < 0)
-        return corrupt();
     /* Kids past the end: pad with nulls up to the last one that creates. */
     int64_t last = -1;
     for (uint32_t k = node->nindexed; k > j; k--) {
@@ -928,10 +1004,11 @@ static int apply_at(apply_ctx *c, const upd_node *node, const doc_val *cur, cons
     if (node->leaf)
         return apply_leaf(c, node->op, cur, s);
     if (!cur) {
-        /* Create the missing object with what its kids create. */
+        /* Create the missing object with what its kids create: their names
+         * are unique (compile merged equal steps into one kid). */
         if (!node->creates)
             return 0;
-        if ((rc = put_key(b, s)) || (rc = doc_builder_begin_object(b)))
+        if ((rc = put_key(b, s)) || (rc = doc_builder_begin_object_unique(b)))
             return rc;
         for (uint32_t i = 0; i < node->nkids; i++) {
             const upd_node *kid = &node->kids[i];
@@ -972,14 +1049,22 @@ int doc_update_apply(const doc_update *u, doc_val root, doc_builder *b, bool *ch
     if (doc_type(root) != DOC_OBJECT)
         return diag_set(BURROW_ETYPE, "update: the document is not an object but %s",
                         type_name(root));
-    apply_ctx c = {.b = b};
+    apply_ctx c; /* the two local arrays are scratch: not cleared */
+    c.b = b;
+    c.changed = false;
+    c.seen_top = 0;
+    c.ord_top = 0;
     c.seen = c.local;
     c.seen_cap = sizeof c.local;
+    c.ord = c.ord_local;
+    c.ord_cap = sizeof c.ord_local / sizeof *c.ord_local;
     int rc = doc_builder_begin(b);
     if (!rc)
         rc = apply_object(&c, &u->nodes[0], root);
     if (c.seen != c.local)
         free(c.seen);
+    if (c.ord != c.ord_local)
+        free(c.ord);
     if (!rc)
         rc = b->err;
     *changed = c.changed;

@@ -6,6 +6,12 @@
  * outside it. The checks are local (this container's header and offsets);
  * doc_validate() walks a whole document once for callers that take
  * documents from outside.
+ *
+ * A container is read through a cursor (doc_container): the header is
+ * checked once when it is opened, and each element read after that checks
+ * only its own offsets, key and value size. The one-shot accessors
+ * (doc_array_at, doc_object_get, ...) open a cursor per call; loops open
+ * one and keep it.
  */
 #include <math.h>
 #include <string.h>
@@ -13,17 +19,6 @@
 #include "base/endian.h"
 #include "base/err.h"
 #include "doc/doc.h"
-
-/* A container's decoded header. The offset table starts at body + table. */
-typedef struct container {
-    const uint8_t *body;
-    uint32_t body_len;
-    uint32_t count;
-    uint32_t table;
-    unsigned width;
-    bool sorted;
-    uint8_t tag;
-} container;
 
 static inline uint32_t load_width(const uint8_t *p, unsigned w)
 {
@@ -34,21 +29,18 @@ static inline uint32_t load_width(const uint8_t *p, unsigned w)
     }
 }
 
+/* Sizes of the fixed-size values by tag (0: not fixed). */
+static const uint8_t fixed_size[DOC_TAG_OBJECT + 1] = {
+    [DOC_TAG_NULL] = 1, [DOC_TAG_FALSE] = 1, [DOC_TAG_TRUE] = 1,  [DOC_TAG_INT8] = 2,
+    [DOC_TAG_INT16] = 3, [DOC_TAG_INT32] = 5, [DOC_TAG_INT64] = 9, [DOC_TAG_DOUBLE] = 9,
+};
+
 size_t doc_value_size(const uint8_t *p, const uint8_t *end)
 {
     if (p >= end)
         return 0;
     size_t avail = (size_t)(end - p);
-    size_t need;
     switch (p[0]) {
-    case DOC_TAG_NULL:
-    case DOC_TAG_FALSE:
-    case DOC_TAG_TRUE: return 1;
-    case DOC_TAG_INT8: need = 2; break;
-    case DOC_TAG_INT16: need = 3; break;
-    case DOC_TAG_INT32: need = 5; break;
-    case DOC_TAG_INT64:
-    case DOC_TAG_DOUBLE: need = 9; break;
     case DOC_TAG_STRING: {
         uint64_t n;
         size_t k = varint_get(p + 1, end, &n);
@@ -65,83 +57,123 @@ size_t doc_value_size(const uint8_t *p, const uint8_t *end)
             return 0;
         return 1 + DOC_HEADER_SIZE + (size_t)body;
     }
-    default: return 0;
+    default: {
+        size_t need = p[0] <= DOC_TAG_OBJECT ? fixed_size[p[0]] : 0;
+        return need && avail >= need ? need : 0;
     }
-    return avail >= need ? need : 0;
+    }
 }
 
-static int container_open(doc_val v, container *c)
+/* doc_value_size(p, p + n) == n, for n >= 1: the value exactly fills the
+ * slot [p, p + n) of its element. The hot check of every element read, so
+ * the common one-byte string length is decoded inline. */
+static inline bool fills_slot(const uint8_t *p, size_t n)
 {
+    uint8_t tag = p[0];
+    if (tag < DOC_TAG_STRING)
+        return fixed_size[tag] == n;
+    if (tag == DOC_TAG_STRING) {
+        if (n >= 2 && p[1] < 0x80)
+            return p[1] == n - 2;
+    } else if (tag == DOC_TAG_ARRAY || tag == DOC_TAG_OBJECT) {
+        return n >= 1 + DOC_HEADER_SIZE && le32_load(p + 2) == n - 1 - DOC_HEADER_SIZE;
+    }
+    return doc_value_size(p, p + n) == n;
+}
+
+static const doc_container empty_container = {0};
+
+int doc_container_open(doc_val v, doc_container *c)
+{
+    *c = empty_container;
+    if (v.len < 1 || (v.p[0] != DOC_TAG_ARRAY && v.p[0] != DOC_TAG_OBJECT))
+        return BURROW_ETYPE;
     if (v.len < 1 + DOC_HEADER_SIZE)
         return BURROW_ECORRUPT;
-    uint8_t flags = v.p[1];
+    uint8_t tag = v.p[0], flags = v.p[1];
     unsigned wcode = flags & DOC_FLAG_WIDTH_MASK;
-    c->tag = v.p[0];
-    c->body = v.p + 1 + DOC_HEADER_SIZE;
-    c->body_len = le32_load(v.p + 2);
-    c->count = le32_load(v.p + 6);
-    c->sorted = (flags & DOC_FLAG_SORTED) != 0;
+    bool sorted = (flags & DOC_FLAG_SORTED) != 0;
+    uint32_t body_len = le32_load(v.p + 2), count = le32_load(v.p + 6);
     if (wcode == 3 || (flags & ~(DOC_FLAG_WIDTH_MASK | DOC_FLAG_SORTED)) ||
-        (c->sorted && c->tag != DOC_TAG_OBJECT))
+        (sorted && tag != DOC_TAG_OBJECT))
         return BURROW_ECORRUPT;
-    c->width = 1u << wcode;
-    if ((size_t)c->body_len != v.len - 1 - DOC_HEADER_SIZE)
+    unsigned width = 1u << wcode;
+    if ((size_t)body_len != v.len - 1 - DOC_HEADER_SIZE)
         return BURROW_ECORRUPT;
-    uint64_t tables = (uint64_t)c->count * c->width * (c->sorted ? 2 : 1);
+    uint64_t tables = (uint64_t)count * width * (sorted ? 2 : 1);
     /* Every element takes at least one byte, so count <= body_len. */
-    if (tables + c->count > c->body_len)
+    if (tables + count > body_len)
         return BURROW_ECORRUPT;
-    c->table = c->body_len - (uint32_t)tables;
+    c->body = v.p + 1 + DOC_HEADER_SIZE;
+    c->table = body_len - (uint32_t)tables;
+    c->offsets = c->body + c->table;
+    c->sorted = sorted ? c->offsets + (size_t)count * width : NULL;
+    c->count = count;
+    c->width = (uint8_t)width;
+    c->tag = tag;
     return 0;
 }
 
-/* Bounds of element i: [start, end) within the body. */
-static int container_elem(const container *c, uint32_t i, uint32_t *start, uint32_t *end)
+/* Element i (< count) of c, checked: its slot [s, e) lies in the elements
+ * area and is not empty, the first starts at 0, an object entry's key fits
+ * before its value and the value exactly fills the rest. */
+static inline __attribute__((always_inline)) int elem_at(const doc_container *c, uint32_t i,
+                                                         const char **key, size_t *klen,
+                                                         doc_val *out)
 {
-    const uint8_t *t = c->body + c->table;
-    uint32_t s = load_width(t + (size_t)i * c->width, c->width);
-    uint32_t e = i + 1 < c->count ? load_width(t + (size_t)(i + 1) * c->width, c->width) : c->table;
+    unsigned w = c->width;
+    const uint8_t *t = c->offsets + (size_t)i * w;
+    uint32_t s = load_width(t, w);
+    uint32_t e = i + 1 < c->count ? load_width(t + w, w) : c->table;
     if (s >= e || e > c->table || (i == 0 && s != 0))
         return BURROW_ECORRUPT;
-    *start = s;
-    *end = e;
-    return 0;
-}
-
-static int array_elem(const container *c, uint32_t i, doc_val *out)
-{
-    uint32_t s, e;
-    int rc = container_elem(c, i, &s, &e);
-    if (rc)
-        return rc;
-    const uint8_t *p = c->body + s;
-    if (doc_value_size(p, c->body + e) != e - s)
+    const uint8_t *p = c->body + s, *end = c->body + e;
+    if (c->tag == DOC_TAG_OBJECT) {
+        uint64_t n;
+        size_t k;
+        if (p[0] < 0x80) {
+            n = p[0];
+            k = 1;
+        } else if (!(k = varint_get(p, end, &n))) {
+            return BURROW_ECORRUPT;
+        }
+        if (n >= (uint64_t)(end - p) - k)
+            return BURROW_ECORRUPT;
+        if (key)
+            *key = (const char *)(p + k);
+        if (klen)
+            *klen = (size_t)n;
+        p += k + n;
+    } else {
+        if (key)
+            *key = NULL;
+        if (klen)
+            *klen = 0;
+    }
+    size_t vlen = (size_t)(end - p);
+    if (!fills_slot(p, vlen))
         return BURROW_ECORRUPT;
     out->p = p;
-    out->len = e - s;
+    out->len = vlen;
     return 0;
 }
 
-static int object_elem(const container *c, uint32_t i, const char **key, size_t *klen,
-                       doc_val *out)
+int doc_container_elem(const doc_container *c, uint32_t i, const char **key, size_t *klen,
+                       doc_val *val)
 {
-    uint32_t s, e;
-    int rc = container_elem(c, i, &s, &e);
-    if (rc)
-        return rc;
-    const uint8_t *p = c->body + s, *end = c->body + e;
-    uint64_t n;
-    size_t k = varint_get(p, end, &n);
-    if (!k || n >= (uint64_t)(end - p) - k)
+    if (i >= c->count)
+        return BURROW_ENOTFOUND;
+    return elem_at(c, i, key, klen, val);
+}
+
+int doc_container_sorted_at(const doc_container *c, uint32_t j, uint32_t *index)
+{
+    if (!c->sorted || j >= c->count)
+        return BURROW_ENOTFOUND;
+    uint32_t idx = load_width(c->sorted + (size_t)j * c->width, c->width);
+    if (idx >= c->count)
         return BURROW_ECORRUPT;
-    const uint8_t *vp = p + k + n;
-    size_t vlen = (size_t)(end - vp);
-    if (doc_value_size(vp, end) != vlen)
-        return BURROW_ECORRUPT;
-    *key = (const char *)(p + k);
-    *klen = (size_t)n;
-    out->p = vp;
-    out->len = vlen;
+    *index = idx;
     return 0;
 }
 
@@ -245,38 +277,31 @@ int doc_get_string(doc_val v, const char **s, size_t *n)
 
 uint32_t doc_count(doc_val v)
 {
-    container c;
-    if (v.len < 1 || (v.p[0] != DOC_TAG_ARRAY && v.p[0] != DOC_TAG_OBJECT))
-        return 0;
-    if (container_open(v, &c))
-        return 0;
+    doc_container c;
+    doc_container_open(v, &c); /* on error c is empty */
     return c.count;
 }
 
 int doc_array_at(doc_val v, uint32_t i, doc_val *out)
 {
-    container c;
+    doc_container c;
     if (v.len < 1 || v.p[0] != DOC_TAG_ARRAY)
         return BURROW_ETYPE;
-    int rc = container_open(v, &c);
+    int rc = doc_container_open(v, &c);
     if (rc)
         return rc;
-    if (i >= c.count)
-        return BURROW_ENOTFOUND;
-    return array_elem(&c, i, out);
+    return doc_container_elem(&c, i, NULL, NULL, out);
 }
 
 int doc_object_at(doc_val v, uint32_t i, const char **key, size_t *klen, doc_val *out)
 {
-    container c;
+    doc_container c;
     if (v.len < 1 || v.p[0] != DOC_TAG_OBJECT)
         return BURROW_ETYPE;
-    int rc = container_open(v, &c);
+    int rc = doc_container_open(v, &c);
     if (rc)
         return rc;
-    if (i >= c.count)
-        return BURROW_ENOTFOUND;
-    return object_elem(&c, i, key, klen, out);
+    return doc_container_elem(&c, i, key, klen, out);
 }
 
 /* Key order of the sorted table: bytewise, shorter first on a common prefix. */
@@ -288,27 +313,22 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
-int doc_object_get(doc_val v, const char *key, size_t klen, doc_val *out)
+int doc_container_find(const doc_container *c, const char *key, size_t klen, doc_val *out)
 {
-    container c;
-    if (v.len < 1 || v.p[0] != DOC_TAG_OBJECT)
-        return BURROW_ETYPE;
-    int rc = container_open(v, &c);
-    if (rc)
-        return rc;
     const char *k;
     size_t kl;
     doc_val val;
-    if (c.sorted) {
-        const uint8_t *st = c.body + c.table + (size_t)c.count * c.width;
-        uint32_t lo = 0, hi = c.count;
+    int rc;
+    if (c->tag != DOC_TAG_OBJECT) /* an array; or empty, from a failed open */
+        return c->tag == DOC_TAG_ARRAY ? BURROW_ETYPE : BURROW_ENOTFOUND;
+    if (c->sorted) {
+        uint32_t lo = 0, hi = c->count;
         while (lo < hi) {
             uint32_t mid = lo + (hi - lo) / 2;
-            uint32_t idx = load_width(st + (size_t)mid * c.width, c.width);
-            if (idx >= c.count)
+            uint32_t idx = load_width(c->sorted + (size_t)mid * c->width, c->width);
+            if (idx >= c->count)
                 return BURROW_ECORRUPT;
-            rc = object_elem(&c, idx, &k, &kl, &val);
-            if (rc)
+            if ((rc = elem_at(c, idx, &k, &kl, &val)))
                 return rc;
             int r = key_cmp(k, kl, key, klen);
             if (r == 0) {
@@ -322,48 +342,61 @@ int doc_object_get(doc_val v, const char *key, size_t klen, doc_val *out)
         }
         return BURROW_ENOTFOUND;
     }
-    for (uint32_t i = 0; i < c.count; i++) {
-        rc = object_elem(&c, i, &k, &kl, &val);
-        if (rc)
-            return rc;
-        if (kl == klen && memcmp(k, key, klen) == 0) {
-            *out = val;
+    /* In stored order, with elem_at's checks on every entry passed: each
+     * entry's end is read once and is where the next one starts. */
+    unsigned w = c->width;
+    uint32_t s = 0, e;
+    if (c->count && load_width(c->offsets, w) != 0)
+        return BURROW_ECORRUPT;
+    for (uint32_t i = 0; i < c->count; i++, s = e) {
+        e = i + 1 < c->count ? load_width(c->offsets + (size_t)(i + 1) * w, w) : c->table;
+        if (s >= e || e > c->table)
+            return BURROW_ECORRUPT;
+        const uint8_t *p = c->body + s, *end = c->body + e;
+        uint64_t n;
+        size_t h;
+        if (p[0] < 0x80) {
+            n = p[0];
+            h = 1;
+        } else if (!(h = varint_get(p, end, &n))) {
+            return BURROW_ECORRUPT;
+        }
+        if (n >= (uint64_t)(end - p) - h)
+            return BURROW_ECORRUPT;
+        const uint8_t *vp = p + h + n;
+        if (!fills_slot(vp, (size_t)(end - vp)))
+            return BURROW_ECORRUPT;
+        if (n == klen && (klen == 0 || (p[h] == (uint8_t)key[0] && memcmp(p + h, key, klen) == 0))) {
+            out->p = vp;
+            out->len = (size_t)(end - vp);
             return 0;
         }
     }
     return BURROW_ENOTFOUND;
 }
 
+int doc_object_get(doc_val v, const char *key, size_t klen, doc_val *out)
+{
+    doc_container c;
+    if (v.len < 1 || v.p[0] != DOC_TAG_OBJECT)
+        return BURROW_ETYPE;
+    int rc = doc_container_open(v, &c);
+    if (rc)
+        return rc;
+    return doc_container_find(&c, key, klen, out);
+}
+
 void doc_iter_init(doc_iter *it, doc_val container_val)
 {
-    it->container = container_val;
+    doc_container_open(container_val, &it->c); /* on error: empty */
     it->i = 0;
-    it->count = doc_count(container_val);
 }
 
 int doc_iter_next(doc_iter *it, const char **key, size_t *klen, doc_val *val)
 {
-    if (it->i >= it->count)
+    if (it->i >= it->c.count)
         return 0;
-    container c;
-    int rc = container_open(it->container, &c);
-    if (rc)
-        return rc;
-    if (c.tag == DOC_TAG_ARRAY) {
-        rc = array_elem(&c, it->i, val);
-        if (key)
-            *key = NULL;
-        if (klen)
-            *klen = 0;
-    } else {
-        const char *k;
-        size_t kl;
-        rc = object_elem(&c, it->i, &k, &kl, val);
-        if (key)
-            *key = k;
-        if (klen)
-            *klen = kl;
-    }
+    int rc = elem_at(&it->c, it->i, key, klen, val);
     if (rc)
         return rc;
     it->i++;
@@ -414,14 +447,14 @@ bool doc_utf8_valid(const void *text, size_t n)
 
 static int validate_value(doc_val v, int depth);
 
-static int validate_object(const container *c, int depth)
+static int validate_object(const doc_container *c, int depth)
 {
     const char *k, *pk = NULL;
     size_t kl, pkl = 0;
     doc_val val;
     int rc;
     for (uint32_t i = 0; i < c->count; i++) {
-        if ((rc = object_elem(c, i, &k, &kl, &val)))
+        if ((rc = elem_at(c, i, &k, &kl, &val)))
             return rc;
         if (!doc_utf8_valid(k, kl))
             return diag_set(BURROW_ECORRUPT, "document: key is not valid UTF-8");
@@ -436,7 +469,7 @@ static int validate_object(const container *c, int depth)
                 const char *k2;
                 size_t kl2;
                 doc_val v2;
-                if ((rc = object_elem(c, j, &k2, &kl2, &v2)))
+                if ((rc = elem_at(c, j, &k2, &kl2, &v2)))
                     return rc;
                 if (kl2 == kl && memcmp(k2, k, kl) == 0)
                     return diag_set(BURROW_ECORRUPT, "document: duplicate key");
@@ -445,10 +478,9 @@ static int validate_object(const container *c, int depth)
     }
     if (c->sorted) {
         /* Strictly increasing keys: unique, and the table is a permutation. */
-        const uint8_t *st = c->body + c->table + (size_t)c->count * c->width;
         for (uint32_t j = 0; j < c->count; j++) {
-            uint32_t idx = load_width(st + (size_t)j * c->width, c->width);
-            if (idx >= c->count || (rc = object_elem(c, idx, &k, &kl, &val)))
+            uint32_t idx;
+            if (doc_container_sorted_at(c, j, &idx) || (rc = elem_at(c, idx, &k, &kl, &val)))
                 return diag_set(BURROW_ECORRUPT, "document: bad sorted key table");
             if (pk && key_cmp(pk, pkl, k, kl) >= 0)
                 return diag_set(BURROW_ECORRUPT, "document: sorted key table out of order");
@@ -483,14 +515,14 @@ static int validate_value(doc_val v, int depth)
     case DOC_OBJECT: {
         if (depth >= DOC_MAX_DEPTH)
             return diag_set(BURROW_ECORRUPT, "document nests deeper than %d", DOC_MAX_DEPTH);
-        container c;
-        if (container_open(v, &c))
+        doc_container c;
+        if (doc_container_open(v, &c))
             return diag_set(BURROW_ECORRUPT, "document: bad container header");
         if (c.tag == DOC_TAG_OBJECT)
             return validate_object(&c, depth);
         for (uint32_t i = 0; i < c.count; i++) {
             doc_val e;
-            int rc = array_elem(&c, i, &e);
+            int rc = elem_at(&c, i, NULL, NULL, &e);
             if (rc)
                 return diag_set(BURROW_ECORRUPT, "document: bad array element %u", i);
             if ((rc = validate_value(e, depth + 1)))

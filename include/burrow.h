@@ -392,7 +392,8 @@ int burrow_doc_insert_bin(burrow_txn *txn, const char *coll, const void *doc, si
                           burrow_buf *id);
 
 /* Read the document with this id into *out (replaced), as out_opt says
- * (NULL: JSON with computed fields). BURROW_ENOTFOUND when there is none. */
+ * (NULL: JSON with computed fields). BURROW_ENOTFOUND when there is none;
+ * BURROW_EINVAL for output flags other than BURROW_OUT_*. */
 int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
                    const burrow_output *out_opt, burrow_buf *out);
 
@@ -485,7 +486,7 @@ typedef struct burrow_agg {
  * 1.0) group together. sum and avg skip values that are not numbers (sum
  * is exact for integers, a double once a double or an overflow is met);
  * min and max use the order of values across types and skip missing
- * values; with nothing to use, sum is 0 and the others null. No matching
+ * and null values (as MongoDB's $min and $max do); with nothing to use, sum is 0 and the others null. No matching
  * document: []. */
 int burrow_aggregate(burrow_txn *txn, const char *coll, const burrow_filter *filter,
                      const char *const *group, size_t ngroup, const burrow_agg *aggs,

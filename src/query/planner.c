@@ -857,7 +857,6 @@ out:
     return rc;
 }
 
-/* Is a strictly better than b? */
 /* What reading p's documents costs, in document reads: an index plan reads
  * each entry and then fetches its document; a plan whose order is not the
  * requested sort also handles each document once more to sort it. */
@@ -869,6 +868,7 @@ static uint64_t plan_cost(const pctx *c, const plan *p)
     return cost;
 }
 
+/* Is a strictly better than b? */
 static bool better(const pctx *c, const plan *a, const plan *b)
 {
     static const int rank[] = {[PLAN_ID] = 0, [PLAN_SCAN] = 1, [PLAN_INDEX] = 2};

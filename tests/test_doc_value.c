@@ -319,6 +319,69 @@ static void build_keys(doc_builder *b, int n, const int *perm, int bump_key, int
     assert_int_equal(doc_builder_end(b), 0);
 }
 
+/* Objects of one shape (same keys, same positions) compare without being
+ * put in key order (compare.c); the answer must be the general one: that
+ * of the same objects written in another order, and their encodings'. */
+static void build_shaped(doc_builder *b, int n, const int *keys, const int *vals, bool reverse)
+{
+    doc_builder_begin(b);
+    doc_builder_begin_object(b);
+    for (int j = 0; j < n; j++) {
+        int i = reverse ? n - 1 - j : j;
+        char k[8];
+        /* "k", "k0", "k00"...: prefixes of each other; "b0" sorts first */
+        int kl = keys[i] < 4 ? 1 + keys[i] : 2;
+        if (keys[i] < 4) {
+            memset(k, '0', (size_t)kl);
+            k[0] = 'k';
+        } else {
+            k[0] = (char)('a' + keys[i] - 4);
+            k[1] = '0';
+        }
+        doc_builder_key(b, k, (size_t)kl);
+        doc_builder_int(b, vals[i]);
+    }
+    assert_int_equal(doc_builder_end(b), 0);
+}
+
+static void test_compare_same_shape(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed() ^ 0x7368617065ull);
+    doc_builder b;
+    doc_builder_init(&b);
+    unsigned rounds = tu_rounds(3000, 60000), unequal = 0;
+    for (unsigned round = 0; round < rounds; round++) {
+        int n = (int)tu_below(&r, 10), keys[16], va[16], vb[16];
+        for (int i = 0; i < n; i++) { /* distinct keys in a random order */
+            keys[i] = i;
+            int j = (int)tu_below(&r, (uint64_t)i + 1), t = keys[j];
+            keys[j] = keys[i];
+            keys[i] = t;
+        }
+        for (int i = 0; i < n; i++) {
+            va[i] = vb[i] = (int)tu_below(&r, 3);
+            if (tu_chance(&r, 1, 3))
+                vb[i] = (int)tu_below(&r, 3);
+        }
+        build_shaped(&b, n, keys, va, false);
+        doc_val a = pool_take(&b);
+        build_shaped(&b, n, keys, vb, false);
+        doc_val sb = pool_take(&b);
+        build_shaped(&b, n, keys, vb, true);
+        doc_val ob = pool_take(&b); /* same pairs, another order: the general path */
+        int want = sign(doc_compare(a, ob));
+        unequal += want != 0;
+        check_pair(a, sb, want, "same shape");
+        check_pair(sb, ob, 0, "same pairs in another order");
+        pool_free();
+    }
+    assert_true(unequal > 0);
+    doc_builder_free(&b);
+    teardown_pool();
+}
+
 static void test_compare_big_objects(void **state)
 {
     (void)state;
@@ -1398,6 +1461,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare_table),
         cmocka_unit_test(test_compare_big_objects),
+        cmocka_unit_test(test_compare_same_shape),
         cmocka_unit_test(test_numbers_exact),
         cmocka_unit_test(test_key_bytes),
         cmocka_unit_test(test_random_order_and_encoding),

@@ -250,6 +250,11 @@ int doc_builder_begin_object_unique(doc_builder *b)
 static void key_at(const doc_builder *b, uint32_t off, const char **k, size_t *n)
 {
     const uint8_t *p = b->out.data + off;
+    if (p[0] < 0x80) { /* most keys are shorter than 128 bytes */
+        *k = (const char *)(p + 1);
+        *n = p[0];
+        return;
+    }
     uint64_t len = 0;
     size_t h = varint_get(p, b->out.data + b->out.size, &len);
     *k = (const char *)(p + h);

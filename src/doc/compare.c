@@ -177,9 +177,16 @@ static inline int key_order_fast(const char *a, size_t alen, const char *b, size
 
 void doc_keyorder_init(doc_keyorder *ko, doc_val obj)
 {
+    doc_container c;
+    doc_container_open(obj, &c); /* a damaged header: empty, seen as empty */
+    doc_keyorder_init_open(ko, &c);
+}
+
+void doc_keyorder_init_open(doc_keyorder *ko, const doc_container *c)
+{
+    ko->c = *c;
     ko->count = 0;
-    /* A damaged header leaves c empty: the object is seen as empty. */
-    if (doc_container_open(obj, &ko->c) || ko->c.count == 0)
+    if (ko->c.count == 0)
         return;
     uint32_t count = ko->c.count;
     if (ko->c.sorted || count >= DOC_SORTED_MIN) {
@@ -274,11 +281,12 @@ static int compare_arrays(doc_val a, doc_val b, int depth)
     return (ca.count > cb.count) - (ca.count < cb.count);
 }
 
-static int compare_objects(doc_val a, doc_val b, int depth)
+/* ca, cb: the objects, opened (empty when damaged). */
+static int compare_objects(const doc_container *ca, const doc_container *cb, int depth)
 {
     doc_keyorder ka, kb;
-    doc_keyorder_init(&ka, a);
-    doc_keyorder_init(&kb, b);
+    doc_keyorder_init_open(&ka, ca);
+    doc_keyorder_init_open(&kb, cb);
     uint32_t n = ka.count < kb.count ? ka.count : kb.count;
     for (uint32_t j = 0; j < n; j++) {
         const char *keya, *keyb;
@@ -296,6 +304,63 @@ static int compare_objects(doc_val a, doc_val b, int depth)
     return (ka.count > kb.count) - (ka.count < kb.count);
 }
 
+/*
+ * Objects of one shape (the same keys at the same positions, as documents
+ * written by one program mostly are) need not be put in key order: as
+ * arrays of (key, value) pairs in key order they first differ at the
+ * smallest key whose values differ (the first such position among equal
+ * keys, which a damaged object may repeat: the stable order
+ * doc_keyorder_init gives them). Small objects only, so that this is
+ * exactly compare_objects' answer; SHAPE_DIFFERS when the shapes differ or
+ * an entry cannot be read, for compare_objects. Not inlined, so that only
+ * one of the two frames is on the stack while values recurse.
+ */
+#define SHAPE_DIFFERS 2
+
+static __attribute__((noinline)) int compare_same_shape(const doc_container *pa,
+                                                      const doc_container *pb, int depth)
+{
+    doc_container ca = *pa, cb = *pb;
+    if (ca.count != cb.count || ca.sorted || cb.sorted || ca.count >= DOC_SORTED_MIN)
+        return SHAPE_DIFFERS;
+    /* Offsets from each body, as in doc_keyed: 24 bytes an entry. */
+    struct {
+        uint32_t key_off, klen, va_off, va_len, vb_off, vb_len;
+    } e[DOC_SORTED_MIN - 1];
+    for (uint32_t i = 0; i < ca.count; i++) {
+        const char *ka, *kb;
+        size_t la, lb;
+        doc_val va, vb;
+        if (doc_container_elem(&ca, i, &ka, &la, &va) ||
+            doc_container_elem(&cb, i, &kb, &lb, &vb) || la != lb ||
+            (la && ka != kb && (ka[0] != kb[0] || memcmp(ka, kb, la) != 0)))
+            return SHAPE_DIFFERS;
+        e[i].key_off = (uint32_t)((const uint8_t *)ka - ca.body);
+        e[i].klen = (uint32_t)la;
+        e[i].va_off = (uint32_t)(va.p - ca.body);
+        e[i].va_len = (uint32_t)va.len;
+        e[i].vb_off = (uint32_t)(vb.p - cb.body);
+        e[i].vb_len = (uint32_t)vb.len;
+    }
+    const char *mk = NULL;
+    size_t ml = 0;
+    int mr = 0;
+    for (uint32_t i = 0; i < ca.count; i++) {
+        const char *k = (const char *)ca.body + e[i].key_off;
+        if (mk && key_order_fast(k, e[i].klen, mk, ml) >= 0)
+            continue; /* a smaller key already differs */
+        doc_val va = {ca.body + e[i].va_off, e[i].va_len};
+        doc_val vb = {cb.body + e[i].vb_off, e[i].vb_len};
+        int r = compare(va, vb, depth + 1);
+        if (r) {
+            mk = k;
+            ml = e[i].klen;
+            mr = r;
+        }
+    }
+    return mr;
+}
+
 static int compare(doc_val a, doc_val b, int depth)
 {
     item x = decode(a, depth), y = decode(b, depth);
@@ -305,7 +370,13 @@ static int compare(doc_val a, doc_val b, int depth)
     case RANK_NUMBER: return cmp_numbers(&x, &y);
     case RANK_STRING: return doc_key_order(x.s, x.n, y.s, y.n);
     case RANK_ARRAY: return compare_arrays(a, b, depth);
-    case RANK_OBJECT: return compare_objects(a, b, depth);
+    case RANK_OBJECT: {
+        doc_container ca, cb; /* a damaged header: empty */
+        doc_container_open(a, &ca);
+        doc_container_open(b, &cb);
+        int r = compare_same_shape(&ca, &cb, depth);
+        return r != SHAPE_DIFFERS ? r : compare_objects(&ca, &cb, depth);
+    }
     default: return 0; /* null, false, true */
     }
 }

@@ -43,6 +43,8 @@ typedef struct doc_keyorder {
  * Borrows obj: valid as long as its bytes. Never fails: a damaged object is
  * seen as empty. */
 void doc_keyorder_init(doc_keyorder *ko, doc_val obj);
+/* The same for an object already opened (an empty c: seen as empty). */
+void doc_keyorder_init_open(doc_keyorder *ko, const doc_container *c);
 
 /* Entry j (0 <= j < count) in key order. 0 or BURROW_ECORRUPT. */
 int doc_keyorder_at(const doc_keyorder *ko, uint32_t j, const char **key, size_t *klen,

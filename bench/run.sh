@@ -1,22 +1,28 @@
 #!/bin/sh
 # bench/run.sh — build libburrow and the benchmark harnesses, run every
 # workload against BurrowDB, LMDB, SQLite, RocksDB and LevelDB, then the JSON
-# codec against jansson, and write the report to docs/benchmarks.md (or
-# $BENCH_OUT).
+# codec against jansson, then documents and queries against SQLite's JSON
+# support, and write the report to docs/benchmarks.md (or $BENCH_OUT).
 #
-#   bench/run.sh                   the full run (n = 1,000,000), then the JSON codec
+#   bench/run.sh                   the full run (n = 1,000,000), then the JSON
+#                                  codec, then the documents (n = 1,000,000)
 #   bench/run.sh --n 100000        a quicker run; any burrow-bench option works
+#                                  (--n and --dir also go to doc-bench)
 #   BENCH_OUT=/tmp/b.md bench/run.sh --n 20000
 #   bench/run.sh --only engines    the engines only (no JSON codec section)
 #   bench/run.sh --only json       the JSON codec only: replaces the "## JSON
 #                                  codec" section of the report (appends it when
 #                                  there is none) and leaves the rest as it is;
 #                                  any json-bench option works
+#   bench/run.sh --only docs       documents and queries only: replaces the
+#                                  "## Documents and queries" section (appends
+#                                  it when there is none); any doc-bench option
+#                                  works (bench/run.sh --only docs --n 200000)
 #   BUILD=/tmp/b bench/run.sh ...  build somewhere other than build/
 #
 # When libburrow does not build (or lacks the engine), the peers are still
 # measured and the report says why BurrowDB is missing; when the JSON codec
-# does not build, its section says why.
+# or doc-bench does not build, its section says why.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,10 +31,11 @@ build=${BUILD:-$root/build}
 case "$build" in /*) ;; *) build=$root/$build ;; esac
 bin=$build/bench/burrow-bench
 jbin=$build/bench/json-bench
+dbin=$build/bench/doc-bench
 log=$(mktemp /tmp/burrow-bench-log.XXXXXX)
-trap 'rm -f "$log" "$log.md" "$log.json" "$log.json.md" "$log.out"' EXIT
+trap 'rm -f "$log" "$log.md" "$log.json" "$log.json.md" "$log.out" "$log.out.sec" "$log.docs" "$log.docs.md" "$log.docs.err" "$log.docs.rc"' EXIT
 
-# --only json|engines is ours; every other argument goes to the harness run.
+# --only json|engines|docs is ours; every other argument goes to the harness run.
 only=""
 take=0
 for a in "$@"; do
@@ -41,9 +48,45 @@ for a in "$@"; do
     set -- "$@" "$a"
 done
 case "$only" in
-    ""|json|engines) ;;
-    *) echo "run.sh: --only takes json or engines, not '$only'" >&2; exit 2 ;;
+    ""|json|engines|docs) ;;
+    *) echo "run.sh: --only takes json, engines or docs, not '$only'" >&2; exit 2 ;;
 esac
+
+# In a full run doc-bench gets --n and --dir, when given; with --only docs,
+# every remaining option. The data directory (for the filesystem lines): --dir.
+dn=""
+dir=/tmp/burrow-bench
+prev=""
+for a in "$@"; do
+    case "$prev" in
+        --n) dn=$a ;;
+        --dir) dir=$a ;;
+    esac
+    prev=$a
+done
+probe=$dir
+while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
+
+# put_section TITLE FILE: FILE (which starts with "## TITLE") replaces the
+# report's "## TITLE" section, up to the next "## " heading, and the rest of
+# the report stays as it is; appended when the report has no such section.
+put_section() {
+    sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$2" >"$log.out.sec" # no trailing blank lines
+    if [ -s "$out" ] && grep -qx "## $1" "$out"; then
+        awk -v t="## $1" -v f="$log.out.sec" '
+            $0 == t { while ((getline l < f) > 0) print l; skip = 1; next }
+            skip && /^## / { skip = 0; print "" }
+            !skip { print }' "$out" >"$log.out"
+        cat "$log.out" >"$out"
+    elif [ -s "$out" ]; then
+        [ -n "$(tail -c 1 "$out")" ] && echo >>"$out"
+        { echo; cat "$log.out.sec"; } >>"$out"
+    else
+        { printf '# Benchmarks\n\nWritten by `bench/run.sh` (see bench/README.md); do not edit by hand.\n\n'
+          cat "$log.out.sec"; } >"$out"
+    fi
+    rm -f "$log.out.sec"
+}
 
 scripts/setup.sh --bench
 
@@ -56,6 +99,7 @@ pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 cmd="bench/run.sh${only:+ --only $only}${*:+ $*}"
+fs=$(df -T "$probe" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
 
 lib_ok=1
 lib_log=""
@@ -66,35 +110,25 @@ $(tail -n 15 "$log")
 \`\`\`"
 fi
 
-if [ "$only" != json ]; then
-    # JSON=0: json-bench is built (or not) on its own, below.
+if [ "$only" != json ] && [ "$only" != docs ]; then
+    # JSON=0 DOCS=0: json-bench and doc-bench are built (or not) on their own, below.
     burrow_status="built from this tree"
     if [ "$lib_ok" = 0 ]; then
         burrow_status="NOT measured: \`make lib\` failed:
 $lib_log"
         echo "run.sh: make lib failed; measuring the peers only" >&2
-        make -C "$root/bench" BUILD="$build" JSON=0 BURROW=0
-    elif ! make -C "$root/bench" BUILD="$build" JSON=0 >"$log" 2>&1; then
+        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 BURROW=0
+    elif ! make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 >"$log" 2>&1; then
         burrow_status="NOT measured: the harness did not build against libburrow:
 \`\`\`
 $(tail -n 15 "$log")
 \`\`\`"
         echo "run.sh: the harness did not build with libburrow; measuring the peers only" >&2
-        make -C "$root/bench" BUILD="$build" JSON=0 BURROW=0
+        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 BURROW=0
     elif ! nm -g --defined-only "$build/libburrow.a" 2>/dev/null | grep -q ' T burrow_open$'; then
         burrow_status="NOT measured: libburrow.a has no burrow_open (engine not landed)"
     fi
-    make -C "$root/bench" BUILD="$build" JSON=0 >/dev/null
-
-    # The data directory (for the filesystem line): --dir if given.
-    dir=/tmp/burrow-bench
-    prev=""
-    for a in "$@"; do
-        [ "$prev" = "--dir" ] && dir=$a
-        prev=$a
-    done
-    probe=$dir
-    while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
+    make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 >/dev/null
 
     started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     t0=$(date +%s)
@@ -103,8 +137,6 @@ $(tail -n 15 "$log")
     "$bin" --out "$log.md" "$@" || rc=$?
     t1=$(date +%s)
     load1=$(cut -d' ' -f1-3 /proc/loadavg)
-
-    fs=$(df -T "$probe" | awk 'NR == 2 { print $2 " (" $1 ", mounted on " $7 ")" }')
 
     {
         echo "# Benchmarks"
@@ -168,7 +200,8 @@ fi
 
 # ---- the JSON codec against jansson (json-bench) --------------------------
 # In a full run json-bench runs with its defaults; with --only json it gets
-# the remaining options. Its section goes last in the report.
+# the remaining options. Its section follows the engines'.
+if [ "$only" != docs ]; then
 json_status="built from this tree"
 if [ "$lib_ok" = 0 ]; then
     json_status="NOT measured: \`make lib\` failed:
@@ -184,7 +217,6 @@ if [ "$only" = json ]; then
     jargs="$*"
 else
     jargs=""
-    set --
 fi
 jstarted=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 jt0=$(date +%s)
@@ -192,7 +224,11 @@ jload0=$(cut -d' ' -f1-3 /proc/loadavg)
 jrc=0
 case "$json_status" in
     NOT*) ;;
-    *) "$jbin" --out "$log.json.md" "$@" || jrc=$? ;;
+    *) if [ "$only" = json ]; then
+           "$jbin" --out "$log.json.md" "$@" || jrc=$?
+       else
+           "$jbin" --out "$log.json.md" || jrc=$?
+       fi ;;
 esac
 jt1=$(date +%s)
 jload1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -244,18 +280,122 @@ jload1=$(cut -d' ' -f1-3 /proc/loadavg)
     fi
 } >"$log.json"
 
-if [ "$only" = json ]; then
-    # Keep the report as it is up to its JSON codec section; replace that.
-    if [ -s "$out" ]; then
-        sed '/^## JSON codec$/,$d' "$out" >"$log.out"
-        [ -n "$(tail -c 1 "$log.out")" ] && echo >>"$log.out"
-        [ -n "$(tail -n 1 "$log.out")" ] && echo >>"$log.out"
-    else
-        printf '# Benchmarks\n\nWritten by `bench/run.sh` (see bench/README.md); do not edit by hand.\n\n' >"$log.out"
-    fi
-    cat "$log.out" "$log.json" >"$out"
-else
-    { echo; cat "$log.json"; } >>"$out"
-fi
+put_section "JSON codec" "$log.json"
 echo "run.sh: wrote the JSON codec section of $out (json-bench exit status $jrc)" >&2
+fi
+[ "$only" = json ] && exit 0
+
+# ---- documents and queries against SQLite (doc-bench) ---------------------
+# In a full run doc-bench gets --n and --dir when given; with --only docs
+# every remaining option. Its section goes last in the report.
+if [ "$only" != docs ]; then
+    set --
+    [ -n "$dn" ] && set -- --n "$dn"
+    [ "$dir" != /tmp/burrow-bench ] && set -- "$@" --dir "$dir"
+fi
+docs_status="built from this tree"
+if [ "$lib_ok" = 0 ]; then
+    docs_status="NOT measured: \`make lib\` failed:
+$lib_log"
+elif ! make -C "$root/bench" BUILD="$build" docs >"$log" 2>&1; then
+    docs_status="NOT measured: doc-bench did not build (are collections, indexes and queries in libburrow yet?):
+\`\`\`
+$(tail -n 15 "$log")
+\`\`\`"
+    echo "run.sh: doc-bench did not build; the documents section says why" >&2
+fi
+dstarted=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+dt0=$(date +%s)
+dload0=$(cut -d' ' -f1-3 /proc/loadavg)
+drc=0
+case "$docs_status" in
+    NOT*) ;;
+    *) # Its progress goes to stderr as it runs, and is kept for the report.
+       ( rc=0; "$dbin" --out "$log.docs.md" "$@" 2>&1 >/dev/null || rc=$?; echo "$rc" >"$log.docs.rc" ) |
+           tee "$log.docs.err" >&2
+       drc=$(cat "$log.docs.rc") ;;
+esac
+dt1=$(date +%s)
+dload1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+    echo "## Documents and queries"
+    echo
+    echo "BurrowDB's documents, indexes and queries (the public API of include/burrow.h:"
+    echo "\`burrow_doc_insert\`, \`burrow_doc_get\`, \`burrow_find\`, \`burrow_doc_count\`) against"
+    echo "SQLite's JSON functions, on the same documents, by \`build/bench/doc-bench\`"
+    echo "(bench/doc_bench.c)."
+    echo
+    echo "- Date: $dstarted; this part took $((dt1 - dt0)) s"
+    echo "- Command: \`$cmd\` (it runs \`build/bench/doc-bench --out FILE${*:+ $*}\`)"
+    echo "- Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r)"
+    echo "- Load average (1, 5, 15 min) before: $dload0; after: $dload1" \
+         "(other work on the machine makes the numbers noisier; compare ratios within one run)"
+    echo "- Data directory: $dir on $fs"
+    echo "- BurrowDB: commit $rev; $docs_status"
+    echo "- SQLite: libsqlite3-dev $(pkgver libsqlite3-dev); compiler: $(cc --version | head -n 1)"
+    echo
+    echo "Method:"
+    echo
+    echo "- Documents: n auction bids generated from a fixed seed, ~207 bytes of JSON with"
+    echo "  their id: \`_id\`, \`user\` (one of 10^5 strings), \`amount\` (an int in [0, 10^6)),"
+    echo "  \`price\` (a double in [0, 1000) with cents), \`item\` (an object of three strings),"
+    echo "  \`tags\` (an array of two strings), \`live\` (a bool), \`bids\` (an int)."
+    echo "- Ids: BurrowDB generates them (the documents are inserted without \`_id\`; it"
+    echo "  gives each a 26-character time-ordered id and stores it first in the document)."
+    echo "  SQLite then gets the same documents, each with \`{\"_id\":\"<that id>\",\` in front"
+    echo "  and that id as its key, so both engines hold the same (id, document) pairs,"
+    echo "  inserted in id order. SQLite's texts are built before its timed part."
+    echo "- Durability: each batch of 1,000 documents (--batch) is one write transaction with a"
+    echo "  durable commit: BurrowDB \`BURROW_SYNC_FULL\`; SQLite \`journal_mode=WAL\` +"
+    echo "  \`synchronous=FULL\` as in the engine section, its other settings the defaults"
+    echo "  (4 KiB pages, a 2 MB page cache, no mmap)."
+    echo "- SQLite's table: \`docs(id TEXT PRIMARY KEY, doc TEXT NOT NULL CHECK"
+    echo "  (json_valid(doc))) WITHOUT ROWID\` (clustered by id, as a BurrowDB collection;"
+    echo "  the CHECK makes SQLite validate each document, as BurrowDB does by parsing it;"
+    echo "  SQLite 3.40 has no jsonb, so documents are stored as text). Its indexes are"
+    echo "  expression indexes, \`CREATE INDEX docs_user ON docs(json_extract(doc, '\$.user'))\`"
+    echo "  and the same on \`\$.amount\`; BurrowDB's \`burrow_index_create(txn, \"docs\","
+    echo "  \"user\" / \"amount\", 0)\`. The indexes exist before the first insert, so every"
+    echo "  insert maintains them. Each configuration (0, 1, 2 indexes) fills a new database"
+    echo "  per engine; the 2-index databases are then reopened and queried."
+    echo "- Reads: one thread, files warm in the page cache, results read as JSON text."
+    echo "  Point gets: uniformly random ids, 1,000 per read transaction (\`burrow_doc_get\` /"
+    echo "  \`SELECT doc FROM docs WHERE id = ?\`). Queries, 100 per read transaction:"
+    echo "  equality \`{\"user\": \"user_NNNNN\"}\` / \`WHERE json_extract(doc, '\$.user') = ?\`;"
+    echo "  range \`{\"amount\": {\"\$gte\": a, \"\$lte\": b}}\` / \`WHERE json_extract(doc,"
+    echo "  '\$.amount') BETWEEN ? AND ?\` with b - a + 1 = 10^8 / n (~100 rows). BurrowDB has"
+    echo "  no bound parameters, so each of its queries formats and compiles its filter"
+    echo "  (timed); SQLite's statements are prepared once and bound per query. Each query"
+    echo "  list holds 2,000 queries (--queries) from the seed, used in turn. Full scan: one count per"
+    echo "  read transaction, \`burrow_doc_count({\"price\": {\"\$gt\": 900}, \"live\": true})\` /"
+    echo "  \`SELECT count(*) FROM docs WHERE json_extract(doc, '\$.price') > 900 AND"
+    echo "  json_type(doc, '\$.live') = 'true'\` (~5% match, no index on either field)."
+    echo "- Each read measurement repeats its chunk (1,000 gets, 100 queries, one scan)"
+    echo "  until 0.5 s (--min-time) have passed; the median of 3 (--runs) is reported. BurrowDB and SQLite take"
+    echo "  turns, measurement by measurement, so other work on the machine hits both"
+    echo "  alike. The inserts change the database and run once per configuration."
+    echo "- File sizes: the sum of st_size of the engine's files after close (SQLite"
+    echo "  checkpoints and removes its WAL at close). Raw: the documents' JSON text with"
+    echo "  their ids, as given to SQLite."
+    echo "- Checks, untimed, before the timed reads, and in the timed runs: see the list"
+    echo "  below the tables. The progress log on stderr gives each phase's wall and CPU"
+    echo "  time (CLOCK_MONOTONIC stamps, for \`perf report --time\`)."
+    echo
+    if [ -s "$log.docs.md" ]; then
+        cat "$log.docs.md"
+        [ "$drc" = 0 ] || echo "doc-bench exit status $drc: some check failed (see the checks above)."
+    elif [ -z "${docs_status%%NOT*}" ]; then
+        echo "Not measured (see above)."
+    else
+        echo "doc-bench produced no report (exit status $drc):"
+        echo
+        echo '```'
+        tail -n 15 "$log.docs.err"
+        echo '```'
+    fi
+} >"$log.docs"
+
+put_section "Documents and queries" "$log.docs"
+echo "run.sh: wrote the documents section of $out (doc-bench exit status $drc)" >&2
 exit 0

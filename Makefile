@@ -18,7 +18,7 @@ endif
 CFLAGS  := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDLIBS  := -pthread -lm
 
-LIB_SRC := $(wildcard src/base/*.c) $(wildcard src/store/*.c) $(wildcard src/doc/*.c) $(wildcard src/query/*.c)
+LIB_SRC := $(wildcard src/base/*.c) $(wildcard src/store/*.c) $(wildcard src/doc/*.c) $(wildcard src/tier/*.c) $(wildcard src/query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 TEST_SRC  := $(wildcard tests/test_*.c)

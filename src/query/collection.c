@@ -393,10 +393,13 @@ static int doc_id_of(doc_val root, const char **id, size_t *idlen)
 }
 
 /* Copy root into b with "_id": id first. */
+/* Copy root into b with "_id": id first. root has no "_id" of its own here
+ * and was checked moments ago (json_parse or doc_validate refuse duplicate
+ * keys), so its keys plus "_id" are unique: the builder need not check. */
 static int with_id(doc_val root, const char *id, size_t idlen, doc_builder *b)
 {
     doc_builder_begin(b);
-    doc_builder_begin_object(b);
+    doc_builder_begin_object_unique(b);
     doc_builder_key(b, "_id", 3);
     doc_builder_string(b, id, idlen);
     doc_iter it;
@@ -408,8 +411,7 @@ static int with_id(doc_val root, const char *id, size_t idlen, doc_builder *b)
     while ((rc = doc_iter_next(&it, &k, &kl, &v)) == 1) {
         if (kl == 3 && memcmp(k, "_id", 3) == 0)
             continue;
-        doc_builder_key(b, k, kl);
-        doc_builder_copy(b, v);
+        doc_builder_copy_entry(b, k, kl, v);
     }
     if (rc < 0)
         return rc;

@@ -146,6 +146,9 @@ typedef struct burrow_options {
                             file may outgrow it (a new, larger map is made
                             without waiting for readers). 0 = 1 TiB. */
     const burrow_os *os; /* NULL = burrow_os_default() */
+    size_t hot_memory;   /* bytes of RAM for the hot tier: a cache of
+                            documents read by id (burrow_doc_get) in read
+                            txns, never exceeded; 0 (the default) = off */
 } burrow_options;
 
 /* Fill *opt with the defaults. */
@@ -509,6 +512,22 @@ int burrow_index_drop(burrow_txn *txn, const char *coll, const char *name);
 /* fn(ctx, name, flags) for each index of the collection, in name order. */
 int burrow_index_list(burrow_txn *txn, const char *coll,
                       int (*fn)(void *ctx, const char *name, unsigned flags), void *ctx);
+
+/* ---- the hot tier --------------------------------------------------------- */
+
+/* Counters of the hot tier (options.hot_memory); all zero when it is off. */
+typedef struct burrow_tier_stats {
+    uint64_t hits, misses;
+    uint64_t promotions;    /* documents added */
+    uint64_t demotions;     /* removed by rule or by hand */
+    uint64_t evictions;     /* removed to stay within the budget */
+    uint64_t invalidations; /* removed because a commit changed them */
+    uint64_t entries;
+    size_t bytes_used, budget;
+    double hit_ratio;       /* hits / (hits + misses) */
+} burrow_tier_stats;
+
+int burrow_tier_stat(burrow_db *db, burrow_tier_stats *out);
 
 /* ---- statistics, check, dump ------------------------------------------ */
 

@@ -132,6 +132,7 @@ static int plan_init(write_plan *w, int n)
 typedef struct scratch {
     doc_builder parse, with_id, base, out, output;
     write_plan plan;
+    buf hot; /* a document copied out of the hot tier */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -146,6 +147,7 @@ static void scratch_destroy(void *p)
     doc_builder_free(&s->out);
     doc_builder_free(&s->output);
     plan_free(&s->plan);
+    buf_free(&s->hot);
     free(s);
 }
 
@@ -187,6 +189,8 @@ static void scratch_trim(scratch *s)
     trim_builder(&s->base);
     trim_builder(&s->out);
     trim_builder(&s->output);
+    if (s->hot.cap > SCRATCH_KEEP)
+        buf_free(&s->hot);
     for (int i = 0; i < s->plan.n; i++) {
         if (s->plan.old_keys[i].cap > SCRATCH_KEEP)
             buf_free(&s->plan.old_keys[i]);
@@ -373,6 +377,8 @@ static int doc_write(burrow_txn *txn, coll_meta **mp, const char *id, size_t idl
         rc = index_apply(txn, &m->indexes[i], &w.old_keys[i], w.nold[i], &w.new_keys[i],
                          w.nnew[i]);
     if (!rc)
+        hot_note_write(txn, m->name, id, idlen);
+    if (!rc)
         rc = mark_multikey(txn, mp, &w);
 #undef w
     return rc;
@@ -547,6 +553,8 @@ int burrow_coll_drop(burrow_txn *txn, const char *name)
         rc = burrow_bucket_drop(txn, m->docs);
     if (!rc)
         rc = meta_remove(txn, name);
+    if (!rc)
+        hot_note_drop(txn, name);
     meta_release(txn, m);
     return rc;
 }
@@ -979,9 +987,17 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     doc_val root;
     if (o && o->fields && (rc = projection_compile(o->fields, o->nfields, &p)))
         goto out;
-    rc = burrow_get(txn, m->docs, id, idlen, &v);
-    if (rc == BURROW_ENOTFOUND)
-        rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
+    if (hot_get(txn, coll, id, idlen, &sc->hot) == 0) {
+        v.data = sc->hot.data;
+        v.size = sc->hot.size;
+        rc = 0;
+    } else {
+        rc = burrow_get(txn, m->docs, id, idlen, &v);
+        if (rc == BURROW_ENOTFOUND)
+            rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
+        if (!rc)
+            hot_offer(txn, coll, id, idlen, v.data, v.size);
+    }
     if (!rc && !(rc = doc_root(v.data, v.size, &root)))
         rc = coll_output(m, root, o ? o->flags : 0, p, &sc->output, out);
 out:

@@ -46,8 +46,9 @@ static void meta_free(coll_meta *m)
     free(m);
 }
 
-static void *state_make(void)
+static void *state_make(burrow_db *db)
 {
+    (void)db;
     query_state *s = calloc(1, sizeof *s);
     if (s)
         pthread_mutex_init(&s->lock, NULL);

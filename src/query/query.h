@@ -135,6 +135,21 @@ int index_key_id(const uint8_t *key, size_t klen, const char **id, size_t *idlen
  * by one process in the same millisecond increase. */
 void doc_id_generate(char out[DOC_ID_TEXT_LEN + 1]);
 
+/* ---- hot.c: the hot tier in front of documents read by id -------------------- */
+
+typedef struct tier tier;
+/* The handle's tier, created on first use; NULL when hot_memory is 0. */
+tier *hot_tier(burrow_db *db);
+/* A write txn wrote (coll, id) / dropped or rewrote coll: invalidated in
+ * the tier when it commits. */
+void hot_note_write(burrow_txn *txn, const char *coll, const char *id, size_t idlen);
+void hot_note_drop(burrow_txn *txn, const char *coll);
+/* Read txns only: the cached binary document (0), else BURROW_ENOTFOUND. */
+int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out);
+/* Offer a document read from the store to the tier (read txns only). */
+void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
+               size_t len);
+
 /* ---- output.c ---------------------------------------------------------------- */
 
 /* A compiled projection: which paths of a document to keep. "_id" is

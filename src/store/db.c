@@ -410,6 +410,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     if ((rc = read_metas(db, fsize, cand, slots, &ncand))) goto fail;
     set_limits(db);
     /* the reservation is rounded to whole pages, at least 1 MiB */
+    db->hot_memory = o.hot_memory;
     db->map_reserve = o.map_reserve < ((uint64_t)1 << 20) ? ((uint64_t)1 << 20) : o.map_reserve;
     db->map_reserve = (db->map_reserve + db->psize - 1) & ~((uint64_t)db->psize - 1);
     if ((rc = pager_map_init(db))) goto fail;
@@ -461,13 +462,13 @@ int burrow_close(burrow_db *db)
     return 0;
 }
 
-void *db_ext_get(burrow_db *db, int slot, void *(*make)(void), void (*destroy)(void *))
+void *db_ext_get(burrow_db *db, int slot, void *(*make)(burrow_db *db), void (*destroy)(void *))
 {
     void *p;
     pthread_mutex_lock(&db->lock);
     p = db->ext[slot];
     if (!p && make) {
-        p = make();
+        p = make(db);
         if (p) {
             db->ext[slot] = p;
             db->ext_destroy[slot] = destroy;
@@ -478,3 +479,7 @@ void *db_ext_get(burrow_db *db, int slot, void *(*make)(void), void (*destroy)(v
 }
 
 burrow_db *burrow_txn_db(burrow_txn *txn) { return txn ? txn->db : NULL; }
+
+size_t db_hot_memory(const burrow_db *db) { return db->hot_memory; }
+
+uint64_t db_last_commit_locked(const burrow_db *db) { return db->cur.txnid; }

@@ -236,6 +236,7 @@ struct burrow_db {
     size_t max_key;
     size_t max_cell; /* largest cell allowed in a page (a quarter of the space) */
     uint64_t map_reserve;
+    size_t hot_memory; /* options.hot_memory, for tier/ through query/ */
 
     pthread_mutex_t lock; /* guards cur, map swap and refs, names, stat copies */
     snapshot cur;
@@ -314,6 +315,9 @@ struct burrow_txn {
     uint32_t nbk;
     dirty_table dirty;
     pglist frees; /* pages freed here whose freeing is deferred */
+    /* Upper layers' state on a top-level write txn (store/ext.h). */
+    void *ext[DB_EXT_COUNT];
+    const txn_ext_ops *ext_ops[DB_EXT_COUNT];
 };
 
 /* ---- pager.c ----------------------------------------------------------- */

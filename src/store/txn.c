@@ -223,6 +223,8 @@ void burrow_txn_abort(burrow_txn *t)
         txn_free_struct(t);
         return;
     }
+    for (int i = 0; i < DB_EXT_COUNT; i++)
+        if (t->ext[i] && t->ext_ops[i] && t->ext_ops[i]->end) t->ext_ops[i]->end(t->ext[i]);
     /* everything the writer owns (the buffer pool too) is released before
      * the next writer may start */
     mapping_release(db, t->map);
@@ -445,6 +447,9 @@ static int commit_top(burrow_txn *t)
             (void)db->os->sync(db->os->ctx, db->fd);
         goto fatal;
     }
+    for (int i = 0; i < DB_EXT_COUNT; i++)
+        if (t->ext[i] && t->ext_ops[i] && t->ext_ops[i]->before_publish)
+            t->ext_ops[i]->before_publish(t->ext[i], t->txnid);
     return publish(db, &ns, slot);
 fatal:
     /* After a failed sync the kernel may have dropped the dirty pages: we can
@@ -495,4 +500,12 @@ int burrow_txn_commit(burrow_txn *t)
     }
     burrow_txn_abort(t);
     return rc;
+}
+
+void **txn_ext_slot(burrow_txn *t, int slot, const txn_ext_ops ***ops)
+{
+    if (!t || t->rdonly || slot < 0 || slot >= DB_EXT_COUNT) return NULL;
+    while (t->parent) t = t->parent;
+    *ops = &t->ext_ops[slot];
+    return &t->ext[slot];
 }

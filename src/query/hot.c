@@ -1,0 +1,206 @@
+/*
+ * hot.c — collections in front of the hot tier (tier/tier.h).
+ *
+ * When the database was opened with options.hot_memory > 0, documents read
+ * by id in read transactions are served from the tier and, on a miss,
+ * offered to it (the tier's promotion rule decides). Coherence, by the
+ * tier's rules (tier.h, COHERENCE):
+ *  - A write txn records every (collection, id) it writes and every
+ *    collection it drops; its commit, once durable and before any reader
+ *    can see it (the store's before_publish hook), invalidates them at its
+ *    commit id. An aborted txn records nothing in the tier.
+ *  - Reads in a write txn bypass the tier: it may hold the txn's own
+ *    uncommitted writes, and the tier holds only committed ones.
+ *  - A read txn reads at its snapshot id: the tier answers only with values
+ *    valid at it, and refuses a fill read at a snapshot older than the last
+ *    write of that key.
+ *  - The tier is created on first use with the last published commit as
+ *    its starting point, under the lock that publishing takes, so no commit
+ *    can slip between "before the tier" and "recorded by the tier"; a
+ *    commit's hook creates it as well, so the commit being published is
+ *    always recorded.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "query/query.h"
+#include "store/ext.h"
+#include "tier/tier.h"
+
+static void *tier_make(burrow_db *db)
+{
+    tier_options o;
+    tier_options_init(&o);
+    o.budget = db_hot_memory(db);
+    o.initial_commit = db_last_commit_locked(db);
+    tier *t = NULL;
+    if (tier_create(&o, &t))
+        return NULL;
+    return t;
+}
+
+static void tier_destroy_cb(void *p) { tier_destroy(p); }
+
+tier *hot_tier(burrow_db *db)
+{
+    if (!db || db_hot_memory(db) == 0)
+        return NULL;
+    return db_ext_get(db, DB_EXT_TIER, tier_make, tier_destroy_cb);
+}
+
+/* What a write txn wrote: (collection, id) pairs and dropped collections,
+ * as length-prefixed byte strings in one buffer. */
+typedef struct written {
+    burrow_db *db;
+    buf keys;  /* u16 coll length, coll, u16 id length, id; ... */
+    buf colls; /* u16 length, name; ... */
+    bool failed; /* out of memory: invalidate everything at commit */
+} written;
+
+static void written_publish(void *state, uint64_t txnid)
+{
+    written *w = state;
+    tier *t = hot_tier(w->db);
+    if (!t)
+        return;
+    if (w->failed) {
+        /* A write we could not record (out of memory): drop every entry
+         * and raise the tier's write floor to this commit (what
+         * tier_invalidate_coll does for any name), so no fill read before
+         * it can be admitted. */
+        tier_clear(t);
+        tier_invalidate_coll(t, "", 0, txnid);
+        return;
+    }
+    size_t off = 0;
+    while (off + 2 <= w->colls.size) {
+        uint16_t n;
+        memcpy(&n, w->colls.data + off, 2);
+        tier_invalidate_coll(t, w->colls.data + off + 2, n, txnid);
+        off += 2 + n;
+    }
+    off = 0;
+    while (off + 2 <= w->keys.size) {
+        tier_key k;
+        uint16_t n;
+        memcpy(&n, w->keys.data + off, 2);
+        k.coll = w->keys.data + off + 2;
+        k.coll_len = n;
+        off += 2 + n;
+        memcpy(&n, w->keys.data + off, 2);
+        k.id = w->keys.data + off + 2;
+        k.id_len = n;
+        off += 2 + n;
+        tier_invalidate(t, &k, txnid);
+    }
+}
+
+static void written_end(void *state)
+{
+    written *w = state;
+    buf_free(&w->keys);
+    buf_free(&w->colls);
+    free(w);
+}
+
+static const txn_ext_ops written_ops = {written_publish, written_end};
+
+static written *written_of(burrow_txn *txn)
+{
+    const txn_ext_ops **ops;
+    void **slot = txn_ext_slot(txn, DB_EXT_TIER, &ops);
+    if (!slot)
+        return NULL;
+    if (!*slot) {
+        written *w = calloc(1, sizeof *w);
+        if (!w)
+            return NULL;
+        w->db = burrow_txn_db(txn);
+        *slot = w;
+        *ops = &written_ops;
+    }
+    return *slot;
+}
+
+static int put_part(buf *b, const void *p, size_t n)
+{
+    uint16_t len = (uint16_t)n;
+    int rc = buf_append(b, &len, 2);
+    return rc ? rc : buf_append(b, p, n);
+}
+
+void hot_note_write(burrow_txn *txn, const char *coll, const char *id, size_t idlen)
+{
+    if (!hot_tier(burrow_txn_db(txn)))
+        return;
+    written *w = written_of(txn);
+    if (!w)
+        return; /* a write txn always has a slot; ENOMEM: see below */
+    size_t at = w->keys.size;
+    if (put_part(&w->keys, coll, strlen(coll)) || put_part(&w->keys, id, idlen)) {
+        w->keys.size = at;
+        w->failed = true;
+    }
+}
+
+void hot_note_drop(burrow_txn *txn, const char *coll)
+{
+    if (!hot_tier(burrow_txn_db(txn)))
+        return;
+    written *w = written_of(txn);
+    if (w && put_part(&w->colls, coll, strlen(coll)))
+        w->failed = true;
+}
+
+/* The tier to read through for txn: none in write txns. */
+static tier *read_tier(burrow_txn *txn)
+{
+    const txn_ext_ops **ops;
+    if (txn_ext_slot(txn, DB_EXT_TIER, &ops)) /* a write txn */
+        return NULL;
+    return hot_tier(burrow_txn_db(txn));
+}
+
+int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out)
+{
+    tier *t = read_tier(txn);
+    if (!t)
+        return BURROW_ENOTFOUND;
+    tier_key k = {coll, strlen(coll), id, idlen};
+    return tier_get(t, &k, burrow_txn_id(txn), out);
+}
+
+void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
+               size_t len)
+{
+    tier *t = read_tier(txn);
+    if (!t)
+        return;
+    tier_key k = {coll, strlen(coll), id, idlen};
+    (void)tier_admit(t, &k, doc, len, burrow_txn_id(txn), 0, 0); /* a cache: refusals are fine */
+}
+
+int burrow_tier_stat(burrow_db *db, burrow_tier_stats *out)
+{
+    diag_clear();
+    if (!db || !out)
+        return diag_set(BURROW_EINVAL, "tier_stat: db and out are required");
+    memset(out, 0, sizeof *out);
+    tier *t = hot_tier(db);
+    if (!t)
+        return 0;
+    tier_stats s;
+    tier_stats_get(t, &s);
+    out->hits = s.hits;
+    out->misses = s.misses;
+    out->promotions = s.promotions;
+    out->demotions = s.demotions;
+    out->evictions = s.evictions;
+    out->invalidations = s.invalidations;
+    out->entries = s.entries;
+    out->bytes_used = s.bytes_used;
+    out->budget = s.budget;
+    out->hit_ratio = s.hit_ratio;
+    return 0;
+}

@@ -149,6 +149,11 @@ typedef struct burrow_options {
     size_t hot_memory;   /* bytes of RAM for the hot tier: a cache of
                             documents read by id (burrow_doc_get) in read
                             txns, never exceeded; 0 (the default) = off */
+    int hot_policy;      /* enum burrow_tier_policy; 0 = BURROW_TIER_HYBRID */
+    uint32_t hot_promote_min_misses; /* a read miss promotes a document on its
+                            n-th miss; 0 or 1 (the default) = on every miss */
+    uint64_t hot_demote_idle_ms; /* burrow_tier_step demotes documents unused
+                            for longer; 0 (the default) = never */
 } burrow_options;
 
 /* Fill *opt with the defaults. */
@@ -528,6 +533,74 @@ typedef struct burrow_tier_stats {
 } burrow_tier_stats;
 
 int burrow_tier_stat(burrow_db *db, burrow_tier_stats *out);
+
+/* Eviction policies (burrow_options.hot_policy, burrow_tier_set_policy).
+ * HYBRID is 0 so that a zeroed burrow_options gets the default. */
+enum burrow_tier_policy {
+    BURROW_TIER_HYBRID = 0, /* expired, then least frequent, then least recent */
+    BURROW_TIER_LRU = 1,    /* least recently used */
+    BURROW_TIER_LFU = 2,    /* least frequently used (decaying), then least recent */
+};
+
+/*
+ * Run-time control. Every function below returns BURROW_EINVAL ("hot tier
+ * is off: open with hot_memory > 0") when the database was opened with
+ * hot_memory 0, and BURROW_ENOTFOUND when the document (promote, pin) or
+ * the cached copy (unpin, demote, key_stat) does not exist. Any thread may
+ * call them; none blocks a reader or the writer for longer than one tier
+ * operation.
+ */
+
+/* Takes effect at the next eviction; O(1). */
+int burrow_tier_set_policy(burrow_db *db, int policy);
+/* Shrinking below the bytes in use evicts in policy order. BURROW_EBUSY
+ * (nothing changed) when the pinned documents alone need more. */
+int burrow_tier_set_budget(burrow_db *db, size_t bytes);
+
+/* Prewarm: read the document at the snapshot of txn (a read txn; a write
+ * txn gets BURROW_EINVAL) and cache it, whatever the promotion threshold.
+ * A cached copy is kept as it is. BURROW_EFULL when pinned documents leave
+ * no room; BURROW_EBUSY when a commit newer than txn's snapshot changed the
+ * document (begin a new read txn). */
+int burrow_tier_promote(burrow_txn *txn, const char *coll, const char *id, size_t idlen);
+/* Prewarm the documents with start_id <= id < end_id (NUL-terminated; NULL
+ * = unbounded), in id order, at most max of them (0 = no limit). Returns
+ * how many it cached or found cached (>= 0), or an error; skips documents
+ * changed after txn's snapshot, and stops early, returning the count so
+ * far, at the first that cannot fit for pinned documents. Others are
+ * evicted to make room (the range's own first ones among them when it is
+ * larger than the budget). */
+int burrow_tier_promote_range(burrow_txn *txn, const char *coll, const char *start_id,
+                              const char *end_id, size_t max);
+/* Pin: promote (as burrow_tier_promote, so txn is a read txn) and keep
+ * the document in RAM: never evicted, nor demoted for idleness; its bytes
+ * count in the budget. A commit that changes or deletes it drops the cached
+ * copy and the pin with it (the file is the truth). Pinning twice is one
+ * pin. */
+int burrow_tier_pin(burrow_txn *txn, const char *coll, const char *id, size_t idlen);
+int burrow_tier_unpin(burrow_db *db, const char *coll, const char *id, size_t idlen);
+/* Drop the cached copy (pinned or not); the next read is a miss and
+ * returns the same document from the file. */
+int burrow_tier_demote(burrow_db *db, const char *coll, const char *id, size_t idlen);
+
+/* Statistics of one cached document (reading them is not an access). */
+typedef struct burrow_tier_key_stats {
+    uint64_t accesses;       /* hits since it was cached */
+    uint64_t last_access_ms; /* last hit, or when cached: milliseconds of a
+                                monotonic clock, comparable with each other */
+    double frequency;        /* accesses per second, decaying with a half-life
+                                of a minute */
+    size_t bytes;            /* what it is charged in the budget */
+    int pinned;              /* 1 when pinned */
+} burrow_tier_key_stats;
+
+int burrow_tier_key_stat(burrow_db *db, const char *coll, const char *id, size_t idlen,
+                         burrow_tier_key_stats *out);
+
+/* One bounded step of background work, for a server's timer: demotes
+ * documents unused for longer than hot_demote_idle_ms, looking at no more
+ * than max_work of them. Returns the number demoted (>= 0). */
+int burrow_tier_step(burrow_db *db, size_t max_work);
 
 /* ---- statistics, check, dump ------------------------------------------ */
 

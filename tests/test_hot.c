@@ -15,7 +15,9 @@
 #include <cmocka.h>
 
 #include "burrow.h"
+#include "query/query.h"
 #include "testutil.h"
+#include "tier/tier.h"
 
 #define OK(x) assert_int_equal((x), 0)
 
@@ -221,6 +223,416 @@ static void test_random_coherence(void **state)
     OK(burrow_close(db));
 }
 
+/* ---- the control surface (burrow_tier_*), with a fake clock ---------------- */
+
+static uint64_t fake_mono, fake_wall = 1700000000000ull;
+static uint64_t fake_mono_ms(void *ctx) { (void)ctx; return fake_mono; }
+static uint64_t fake_wall_ms(void *ctx) { (void)ctx; return fake_wall; }
+static const tier_clock fake_clock = {fake_mono_ms, fake_wall_ms, NULL};
+
+/* A fresh database with the fake clock at 0 and collection "docs" holding
+ * ids "a".."a"+n-1, all the same size. */
+static burrow_db *open_ctl(const burrow_options *base, int n)
+{
+    unlink(path);
+    burrow_options o;
+    burrow_options_init(&o);
+    if (base)
+        o = *base;
+    o.sync_mode = BURROW_SYNC_NONE;
+    burrow_db *db;
+    OK(burrow_open(path, &o, &db));
+    fake_mono = 0;
+    OK(hot_set_clock_for_tests(db, &fake_clock));
+    assert_int_equal(hot_set_clock_for_tests(db, &fake_clock), BURROW_EBUSY);
+    burrow_txn *w;
+    OK(burrow_txn_begin(db, NULL, 0, &w));
+    OK(burrow_coll_create(w, "docs", NULL));
+    for (int i = 0; i < n; i++) {
+        char d[128];
+        snprintf(d, sizeof d, "{\"_id\":\"%c\",\"v\":%d,\"pad\":\"%060d\"}", 'a' + i, i, i);
+        OK(burrow_doc_insert(w, "docs", d, strlen(d), NULL));
+    }
+    OK(burrow_txn_commit(w));
+    return db;
+}
+
+static burrow_options hot_opts(size_t hot)
+{
+    burrow_options o;
+    burrow_options_init(&o);
+    o.hot_memory = hot;
+    return o;
+}
+
+static burrow_txn *rd(burrow_db *db)
+{
+    burrow_txn *r;
+    OK(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &r));
+    return r;
+}
+
+/* Read id through the collection API in a fresh read txn. */
+static void read_id(burrow_db *db, const char *id)
+{
+    burrow_txn *r = rd(db);
+    same(r, id);
+    burrow_txn_abort(r);
+}
+
+static bool cached(burrow_db *db, const char *id)
+{
+    burrow_tier_key_stats ks;
+    int rc = burrow_tier_key_stat(db, "docs", id, strlen(id), &ks);
+    assert_true(rc == 0 || rc == BURROW_ENOTFOUND);
+    return rc == 0;
+}
+
+static void stats(burrow_db *db, burrow_tier_stats *st)
+{
+    OK(burrow_tier_stat(db, st));
+    assert_true(st->bytes_used <= st->budget);
+}
+
+static void test_ctl_off(void **state)
+{
+    (void)state;
+    unlink(path);
+    burrow_db *db = open_db(0);
+    burrow_txn *r = rd(db);
+    burrow_tier_key_stats ks;
+    assert_int_equal(burrow_tier_promote(r, "docs", "a", 1), BURROW_EINVAL);
+    assert_non_null(strstr(burrow_errmsg(), "hot tier is off"));
+    assert_int_equal(burrow_tier_promote_range(r, "docs", NULL, NULL, 0), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_pin(r, "docs", "a", 1), BURROW_EINVAL);
+    burrow_txn_abort(r);
+    assert_int_equal(burrow_tier_unpin(db, "docs", "a", 1), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_demote(db, "docs", "a", 1), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_key_stat(db, "docs", "a", 1, &ks), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_set_policy(db, BURROW_TIER_LRU), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_set_budget(db, 1 << 20), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_step(db, 10), BURROW_EINVAL);
+    assert_non_null(strstr(burrow_errmsg(), "hot tier is off"));
+    assert_int_equal(hot_set_clock_for_tests(db, &fake_clock), BURROW_EINVAL);
+    OK(burrow_close(db));
+
+    burrow_options o = hot_opts(1 << 20);
+    o.hot_policy = 7;
+    assert_int_equal(burrow_open(path, &o, &db), BURROW_EINVAL);
+}
+
+static void test_ctl_promote(void **state)
+{
+    (void)state;
+    burrow_options o = hot_opts(1 << 20);
+    burrow_db *db = open_ctl(&o, 10);
+    burrow_tier_stats st;
+    burrow_tier_key_stats ks;
+    burrow_txn *r = rd(db), *w;
+
+    fake_mono = 100;
+    OK(burrow_tier_promote(r, "docs", "c", 1));
+    OK(burrow_tier_key_stat(db, "docs", "c", 1, &ks));
+    assert_int_equal(ks.accesses, 0);
+    assert_int_equal(ks.last_access_ms, 100);
+    assert_int_equal(ks.pinned, 0);
+    assert_true(ks.bytes > 60);
+    stats(db, &st);
+    assert_int_equal(st.promotions, 1);
+    assert_int_equal(st.entries, 1);
+    OK(burrow_tier_promote(r, "docs", "c", 1)); /* cached already: kept */
+    assert_int_equal(burrow_tier_promote(r, "docs", "zz", 2), BURROW_ENOTFOUND);
+    assert_int_equal(burrow_tier_promote(r, "nope", "a", 1), BURROW_ENOTFOUND);
+    assert_int_equal(burrow_tier_promote(r, "docs", "", 0), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_key_stat(db, "docs", "zz", 2, &ks), BURROW_ENOTFOUND);
+
+    /* A range: [b, e) in id order, then at most 2 from f, then the rest. */
+    assert_int_equal(burrow_tier_promote_range(r, "docs", "b", "e", 0), 3);
+    assert_true(cached(db, "b") && cached(db, "c") && cached(db, "d"));
+    assert_false(cached(db, "a") || cached(db, "e"));
+    assert_int_equal(burrow_tier_promote_range(r, "docs", "f", NULL, 2), 2);
+    assert_true(cached(db, "f") && cached(db, "g"));
+    assert_false(cached(db, "h"));
+    assert_int_equal(burrow_tier_promote_range(r, "docs", "x", NULL, 0), 0);
+    assert_int_equal(burrow_tier_promote_range(r, "docs", NULL, NULL, 0), 10);
+    stats(db, &st);
+    assert_int_equal(st.entries, 10);
+    assert_int_equal(st.promotions, 10);
+
+    /* Prewarmed reads are hits, counted on the key. */
+    fake_mono = 250;
+    uint64_t misses = st.misses;
+    same(r, "e");
+    stats(db, &st);
+    assert_int_equal(st.misses, misses);
+    assert_int_equal(st.hits, 1);
+    OK(burrow_tier_key_stat(db, "docs", "e", 1, &ks));
+    assert_int_equal(ks.accesses, 1);
+    assert_int_equal(ks.last_access_ms, 250);
+    assert_true(ks.frequency > 0);
+    burrow_txn_abort(r);
+
+    /* Not in a write txn; a snapshot older than a commit to the key cannot
+     * put its value in the tier. */
+    OK(burrow_txn_begin(db, NULL, 0, &w));
+    assert_int_equal(burrow_tier_promote(w, "docs", "a", 1), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_promote_range(w, "docs", NULL, NULL, 0), BURROW_EINVAL);
+    assert_int_equal(burrow_tier_pin(w, "docs", "a", 1), BURROW_EINVAL);
+    burrow_txn_abort(w);
+    r = rd(db);
+    OK(burrow_txn_begin(db, NULL, 0, &w));
+    OK(burrow_doc_delete(w, "docs", "a", 1));
+    OK(burrow_txn_commit(w));
+    assert_false(cached(db, "a"));
+    assert_int_equal(burrow_tier_promote(r, "docs", "a", 1), BURROW_EBUSY);
+    assert_false(cached(db, "a"));
+    same(r, "a"); /* the old snapshot still reads it, from the file */
+    burrow_txn_abort(r);
+    r = rd(db);
+    assert_int_equal(burrow_tier_promote(r, "docs", "a", 1), BURROW_ENOTFOUND);
+    burrow_txn_abort(r);
+    OK(burrow_close(db));
+
+    /* hot_promote_min_misses: a read promotes on the second miss only;
+     * burrow_tier_promote ignores the threshold. */
+    o.hot_promote_min_misses = 2;
+    db = open_ctl(&o, 3);
+    read_id(db, "a");
+    assert_false(cached(db, "a"));
+    read_id(db, "a");
+    assert_true(cached(db, "a"));
+    r = rd(db);
+    OK(burrow_tier_promote(r, "docs", "b", 1));
+    burrow_txn_abort(r);
+    assert_true(cached(db, "b"));
+    OK(burrow_close(db));
+}
+
+/* The budget for exactly n documents of open_ctl's size (and the hash
+ * table), measured on a tier holding only "a". */
+static size_t budget_for(burrow_db *db, int n)
+{
+    burrow_tier_key_stats ks;
+    burrow_tier_stats st;
+    burrow_txn *r = rd(db);
+    OK(burrow_tier_promote(r, "docs", "a", 1));
+    burrow_txn_abort(r);
+    OK(burrow_tier_key_stat(db, "docs", "a", 1, &ks));
+    stats(db, &st);
+    assert_int_equal(st.entries, 1);
+    return st.bytes_used - ks.bytes + (size_t)n * ks.bytes;
+}
+
+static void test_ctl_pin(void **state)
+{
+    (void)state;
+    burrow_options o = hot_opts(1 << 20);
+    burrow_db *db = open_ctl(&o, 12);
+    burrow_tier_stats st;
+    burrow_tier_key_stats ks;
+    size_t three = budget_for(db, 3);
+    OK(burrow_tier_set_budget(db, three));
+
+    burrow_txn *r = rd(db);
+    OK(burrow_tier_pin(r, "docs", "b", 1)); /* not cached: promoted, pinned */
+    OK(burrow_tier_pin(r, "docs", "b", 1)); /* twice is once */
+    assert_int_equal(burrow_tier_pin(r, "docs", "zz", 2), BURROW_ENOTFOUND);
+    burrow_txn_abort(r);
+    OK(burrow_tier_key_stat(db, "docs", "b", 1, &ks));
+    assert_int_equal(ks.pinned, 1);
+
+    /* Pressure: many other documents pass through; b stays. */
+    for (int i = 2; i < 12; i++) {
+        char id[2] = {(char)('a' + i), 0};
+        fake_mono += 10;
+        read_id(db, id);
+        read_id(db, id);
+        assert_true(cached(db, "b"));
+        stats(db, &st);
+        assert_true(st.entries <= 3);
+    }
+    stats(db, &st);
+    assert_true(st.evictions >= 8);
+
+    /* A smaller budget evicts the others but keeps b; one smaller than b
+     * is refused and changes nothing. */
+    size_t one = three - 2 * ks.bytes;
+    assert_int_equal(burrow_tier_set_budget(db, one - 1), BURROW_EBUSY);
+    stats(db, &st);
+    assert_int_equal(st.budget, three);
+    OK(burrow_tier_set_budget(db, one));
+    stats(db, &st);
+    assert_int_equal(st.entries, 1);
+    assert_true(cached(db, "b"));
+    read_id(db, "c"); /* cannot fit: served from the file, b stays */
+    assert_true(cached(db, "b"));
+    assert_false(cached(db, "c"));
+    r = rd(db);
+    assert_int_equal(burrow_tier_promote(r, "docs", "c", 1), BURROW_EFULL);
+    /* a does not fit: stops at once; from b: b (cached), then c stops it */
+    assert_int_equal(burrow_tier_promote_range(r, "docs", NULL, NULL, 0), 0);
+    assert_int_equal(burrow_tier_promote_range(r, "docs", "b", NULL, 0), 1);
+    burrow_txn_abort(r);
+
+    /* Unpinned, it goes like any other. */
+    OK(burrow_tier_set_budget(db, three));
+    OK(burrow_tier_unpin(db, "docs", "b", 1));
+    OK(burrow_tier_unpin(db, "docs", "b", 1));
+    OK(burrow_tier_key_stat(db, "docs", "b", 1, &ks));
+    assert_int_equal(ks.pinned, 0);
+    assert_int_equal(burrow_tier_unpin(db, "docs", "zz", 2), BURROW_ENOTFOUND);
+    for (int i = 2; i < 6; i++) {
+        char id[2] = {(char)('a' + i), 0};
+        fake_mono += 10;
+        read_id(db, id);
+    }
+    assert_false(cached(db, "b"));
+    read_id(db, "b"); /* same data as the file */
+
+    /* A commit to a pinned document drops it, pin and all. */
+    r = rd(db);
+    OK(burrow_tier_pin(r, "docs", "c", 1));
+    burrow_txn_abort(r);
+    burrow_txn *w;
+    OK(burrow_txn_begin(db, NULL, 0, &w));
+    OK(burrow_doc_delete(w, "docs", "c", 1));
+    OK(burrow_txn_commit(w));
+    assert_false(cached(db, "c"));
+    read_id(db, "c");
+    OK(burrow_close(db));
+}
+
+static void test_ctl_demote(void **state)
+{
+    (void)state;
+    burrow_options o = hot_opts(1 << 20);
+    burrow_db *db = open_ctl(&o, 4);
+    burrow_tier_stats st;
+    burrow_buf before = {0}, after = {0};
+    burrow_txn *r = rd(db);
+    OK(burrow_tier_pin(r, "docs", "a", 1));
+    api_json(r, "a", &before);
+    burrow_txn_abort(r);
+    read_id(db, "b");
+    stats(db, &st);
+    uint64_t misses = st.misses;
+    OK(burrow_tier_demote(db, "docs", "a", 1)); /* pinned or not */
+    OK(burrow_tier_demote(db, "docs", "b", 1));
+    assert_int_equal(burrow_tier_demote(db, "docs", "a", 1), BURROW_ENOTFOUND);
+    assert_false(cached(db, "a") || cached(db, "b"));
+    stats(db, &st);
+    assert_int_equal(st.demotions, 2);
+    assert_int_equal(st.entries, 0);
+    r = rd(db);
+    api_json(r, "a", &after); /* a miss, the same document */
+    burrow_txn_abort(r);
+    stats(db, &st);
+    assert_int_equal(st.misses, misses + 1);
+    assert_int_equal(before.size, after.size);
+    assert_memory_equal(before.data, after.data, before.size);
+    read_id(db, "b");
+    burrow_buf_free(&before);
+    burrow_buf_free(&after);
+    OK(burrow_close(db));
+}
+
+static void test_ctl_idle_step(void **state)
+{
+    (void)state;
+    burrow_options o = hot_opts(1 << 20);
+    burrow_db *db = open_ctl(&o, 4);
+    read_id(db, "a");
+    fake_mono = 100000;
+    assert_int_equal(burrow_tier_step(db, 100), 0); /* hot_demote_idle_ms 0: never */
+    assert_true(cached(db, "a"));
+    OK(burrow_close(db));
+
+    o.hot_demote_idle_ms = 1000;
+    db = open_ctl(&o, 4);
+    read_id(db, "a"); /* t = 0 */
+    read_id(db, "b");
+    burrow_txn *r = rd(db);
+    OK(burrow_tier_pin(r, "docs", "c", 1));
+    burrow_txn_abort(r);
+    fake_mono = 500;
+    read_id(db, "a"); /* a hit: used at 500 */
+    fake_mono = 1000;
+    assert_int_equal(burrow_tier_step(db, 100), 0); /* idle exactly 1000: not longer */
+    fake_mono = 1200;
+    assert_int_equal(burrow_tier_step(db, 100), 1); /* b, idle 1200 */
+    assert_false(cached(db, "b"));
+    assert_true(cached(db, "a") && cached(db, "c"));
+    fake_mono = 1600;
+    assert_int_equal(burrow_tier_step(db, 0), 0); /* no work allowed */
+    assert_int_equal(burrow_tier_step(db, 100), 1); /* a, idle 1100 */
+    fake_mono = 100000;
+    assert_int_equal(burrow_tier_step(db, 100), 0); /* c is pinned */
+    assert_true(cached(db, "c"));
+    burrow_tier_stats st;
+    stats(db, &st);
+    assert_int_equal(st.demotions, 2);
+    read_id(db, "a");
+    read_id(db, "b");
+    OK(burrow_close(db));
+}
+
+/* a, b, c cached; a and b used often, then c once, last: LRU evicts a
+ * (least recent), LFU and HYBRID evict c (least frequent). */
+static void three_cached(burrow_db *db)
+{
+    OK(burrow_tier_demote(db, "docs", "a", 1));
+    read_id(db, "a");
+    read_id(db, "b");
+    read_id(db, "c");
+    for (int i = 0; i < 3; i++) {
+        fake_mono += 10;
+        read_id(db, "a");
+    }
+    for (int i = 0; i < 3; i++) {
+        fake_mono += 10;
+        read_id(db, "b");
+    }
+    fake_mono += 10;
+    read_id(db, "c");
+}
+
+static void test_ctl_policy(void **state)
+{
+    (void)state;
+    static const struct {
+        int open_policy, run_policy;
+        char victim;
+    } cases[] = {
+        {BURROW_TIER_HYBRID, -1, 'c'},
+        {BURROW_TIER_LRU, -1, 'a'},
+        {BURROW_TIER_LFU, -1, 'c'},
+        {BURROW_TIER_HYBRID, BURROW_TIER_LRU, 'a'},
+        {BURROW_TIER_LRU, BURROW_TIER_LFU, 'c'},
+        {BURROW_TIER_LFU, BURROW_TIER_HYBRID, 'c'},
+        {BURROW_TIER_LFU, BURROW_TIER_LRU, 'a'},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        burrow_options o = hot_opts(1 << 20);
+        o.hot_policy = cases[i].open_policy;
+        burrow_db *db = open_ctl(&o, 6);
+        OK(burrow_tier_set_budget(db, budget_for(db, 3)));
+        three_cached(db);
+        if (cases[i].run_policy >= 0)
+            OK(burrow_tier_set_policy(db, cases[i].run_policy));
+        read_id(db, "d"); /* a miss that needs a victim */
+        for (char c = 'a'; c <= 'd'; c++) {
+            char id[2] = {c, 0};
+            assert_int_equal(cached(db, id), c != cases[i].victim);
+        }
+        burrow_tier_stats st;
+        stats(db, &st);
+        assert_int_equal(st.evictions, 1);
+        assert_int_equal(burrow_tier_set_policy(db, 3), BURROW_EINVAL);
+        assert_int_equal(burrow_tier_set_policy(db, -1), BURROW_EINVAL);
+        OK(burrow_close(db));
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -244,6 +656,12 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hits_and_coherence),
         cmocka_unit_test(test_random_coherence),
+        cmocka_unit_test(test_ctl_off),
+        cmocka_unit_test(test_ctl_promote),
+        cmocka_unit_test(test_ctl_pin),
+        cmocka_unit_test(test_ctl_demote),
+        cmocka_unit_test(test_ctl_idle_step),
+        cmocka_unit_test(test_ctl_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,12 +28,33 @@
 #include "store/ext.h"
 #include "tier/tier.h"
 
+/* The clock hot_set_clock_for_tests hands to tier_make on this thread, and
+ * whether tier_make ran (so that call knows it made the tier). */
+static _Thread_local const tier_clock *make_clock;
+static _Thread_local bool make_ran;
+
+int hot_policy_to_tier(int policy)
+{
+    switch (policy) {
+    case BURROW_TIER_HYBRID: return TIER_HYBRID;
+    case BURROW_TIER_LRU: return TIER_LRU;
+    case BURROW_TIER_LFU: return TIER_LFU;
+    default: return -1;
+    }
+}
+
 static void *tier_make(burrow_db *db)
 {
+    const burrow_options *opt = db_open_options(db);
     tier_options o;
     tier_options_init(&o);
     o.budget = db_hot_memory(db);
     o.initial_commit = db_last_commit_locked(db);
+    o.policy = hot_policy_to_tier(opt->hot_policy); /* checked by burrow_open */
+    o.rules.promote_min_misses = opt->hot_promote_min_misses;
+    o.rules.demote_idle_ms = opt->hot_demote_idle_ms;
+    o.clock = make_clock;
+    make_ran = true;
     tier *t = NULL;
     if (tier_create(&o, &t))
         return NULL;
@@ -47,6 +68,20 @@ tier *hot_tier(burrow_db *db)
     if (!db || db_hot_memory(db) == 0)
         return NULL;
     return db_ext_get(db, DB_EXT_TIER, tier_make, tier_destroy_cb);
+}
+
+int hot_set_clock_for_tests(burrow_db *db, const tier_clock *clock)
+{
+    if (!db || db_hot_memory(db) == 0)
+        return BURROW_EINVAL;
+    make_clock = clock;
+    make_ran = false;
+    tier *t = db_ext_get(db, DB_EXT_TIER, tier_make, tier_destroy_cb);
+    bool made = make_ran;
+    make_clock = NULL;
+    if (!t)
+        return BURROW_ENOMEM;
+    return made ? 0 : BURROW_EBUSY;
 }
 
 /* What a write txn wrote: (collection, id) pairs and dropped collections,

@@ -149,6 +149,15 @@ int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf
 /* Offer a document read from the store to the tier (read txns only). */
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
                size_t len);
+/* enum burrow_tier_policy -> enum tier_policy; -1 when unknown. */
+int hot_policy_to_tier(int policy);
+/* For tests: make db's tier now, reading time from *clock (copied; clock->ctx
+ * must outlive db) instead of the system clocks. Call it right after
+ * burrow_open, before any read or write: BURROW_EBUSY when the tier exists
+ * already, BURROW_EINVAL when it is off. The public API has no clock: time
+ * is not something a user should fake. */
+struct tier_clock;
+int hot_set_clock_for_tests(burrow_db *db, const struct tier_clock *clock);
 
 /* ---- output.c ---------------------------------------------------------------- */
 

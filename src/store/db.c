@@ -375,6 +375,8 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
         return diag_set(BURROW_EINVAL, "unknown sync mode %d", o.sync_mode);
     if (o.flags & ~(BURROW_RDONLY | BURROW_NOCREATE))
         return diag_set(BURROW_EINVAL, "unknown open flags 0x%x", o.flags);
+    if (o.hot_policy < BURROW_TIER_HYBRID || o.hot_policy > BURROW_TIER_LFU)
+        return diag_set(BURROW_EINVAL, "unknown hot tier policy %d", o.hot_policy);
     burrow_db *db = calloc(1, sizeof *db);
     if (!db) return diag_set(BURROW_ENOMEM, "out of memory");
     db->fd = -1;
@@ -411,6 +413,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     set_limits(db);
     /* the reservation is rounded to whole pages, at least 1 MiB */
     db->hot_memory = o.hot_memory;
+    db->open_options = o;
     db->map_reserve = o.map_reserve < ((uint64_t)1 << 20) ? ((uint64_t)1 << 20) : o.map_reserve;
     db->map_reserve = (db->map_reserve + db->psize - 1) & ~((uint64_t)db->psize - 1);
     if ((rc = pager_map_init(db))) goto fail;
@@ -481,5 +484,7 @@ void *db_ext_get(burrow_db *db, int slot, void *(*make)(burrow_db *db), void (*d
 burrow_db *burrow_txn_db(burrow_txn *txn) { return txn ? txn->db : NULL; }
 
 size_t db_hot_memory(const burrow_db *db) { return db->hot_memory; }
+
+const burrow_options *db_open_options(const burrow_db *db) { return &db->open_options; }
 
 uint64_t db_last_commit_locked(const burrow_db *db) { return db->cur.txnid; }

@@ -20,6 +20,9 @@ void *db_ext_get(burrow_db *db, int slot, void *(*make)(burrow_db *db),
 
 /* options.hot_memory of the open call. */
 size_t db_hot_memory(const burrow_db *db);
+/* The options of the open call (defaults filled in); valid while the handle
+ * is open. For the hot tier's policy and thresholds. */
+const burrow_options *db_open_options(const burrow_db *db);
 /* The last published commit id. Only for a make() of db_ext_get, which
  * runs with the handle's lock held: a commit is published under that lock,
  * so what make() builds sees every commit up to this one and none after. */

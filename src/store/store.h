@@ -237,6 +237,7 @@ struct burrow_db {
     size_t max_cell; /* largest cell allowed in a page (a quarter of the space) */
     uint64_t map_reserve;
     size_t hot_memory; /* options.hot_memory, for tier/ through query/ */
+    burrow_options open_options; /* as given to burrow_open, defaults filled in */
 
     pthread_mutex_t lock; /* guards cur, map swap and refs, names, stat copies */
     snapshot cur;

@@ -633,6 +633,105 @@ static void test_ctl_policy(void **state)
     }
 }
 
+/* The controls mixed at random with writes (some aborted) and readers of
+ * every age: every read still equals the store at the reader's snapshot,
+ * and the budget holds after every call. */
+static void test_ctl_random(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed());
+    burrow_options o = hot_opts(3000);
+    o.hot_demote_idle_ms = 50;
+    burrow_db *db = open_ctl(&o, 16);
+    enum { READERS = 3, IDS = 20 };
+    burrow_txn *readers[READERS] = {0}, *w;
+    unsigned rounds = tu_rounds(1500, 40000);
+    for (unsigned i = 0; i < rounds; i++) {
+        char id[2] = {(char)('a' + tu_below(&r, IDS)), 0};
+        int k = (int)tu_below(&r, READERS);
+        if (!readers[k])
+            readers[k] = rd(db);
+        burrow_txn *rt = readers[k];
+        fake_mono += tu_below(&r, 20);
+        int rc;
+        switch (tu_below(&r, 12)) {
+        case 0: /* a write */
+            OK(burrow_txn_begin(db, NULL, 0, &w));
+            {
+                char doc[128];
+                snprintf(doc, sizeof doc, "{\"_id\":\"%s\",\"v\":%u,\"pad\":\"%0*d\"}", id,
+                         (unsigned)tu_below(&r, 1000), (int)tu_below(&r, 80), 3);
+                burrow_buf cur = {0};
+                store_json(w, id, &cur);
+                if (cur.size && tu_chance(&r, 1, 4))
+                    OK(burrow_doc_delete(w, "docs", id, 1));
+                else if (cur.size)
+                    OK(burrow_doc_replace(w, "docs", id, 1, doc, strlen(doc)));
+                else
+                    OK(burrow_doc_insert(w, "docs", doc, strlen(doc), NULL));
+                burrow_buf_free(&cur);
+            }
+            if (tu_chance(&r, 1, 4))
+                burrow_txn_abort(w);
+            else
+                OK(burrow_txn_commit(w));
+            break;
+        case 1: /* a fresh snapshot */
+            burrow_txn_abort(rt);
+            readers[k] = NULL;
+            break;
+        case 2:
+            rc = burrow_tier_promote(rt, "docs", id, 1);
+            assert_true(rc == 0 || rc == BURROW_EBUSY || rc == BURROW_ENOTFOUND ||
+                        rc == BURROW_EFULL);
+            break;
+        case 3:
+            rc = burrow_tier_promote_range(rt, "docs", id, NULL, tu_below(&r, 5));
+            assert_true(rc >= 0);
+            break;
+        case 4:
+            rc = burrow_tier_pin(rt, "docs", id, 1);
+            assert_true(rc == 0 || rc == BURROW_EBUSY || rc == BURROW_ENOTFOUND ||
+                        rc == BURROW_EFULL);
+            if (rc == 0) {
+                burrow_tier_key_stats ks;
+                OK(burrow_tier_key_stat(db, "docs", id, 1, &ks));
+                assert_int_equal(ks.pinned, 1);
+            }
+            break;
+        case 5:
+            rc = burrow_tier_unpin(db, "docs", id, 1);
+            assert_true(rc == 0 || rc == BURROW_ENOTFOUND);
+            break;
+        case 6:
+            rc = burrow_tier_demote(db, "docs", id, 1);
+            assert_true(rc == 0 || rc == BURROW_ENOTFOUND);
+            assert_false(cached(db, id));
+            break;
+        case 7:
+            rc = burrow_tier_set_budget(db, 1500 + tu_below(&r, 3000));
+            assert_true(rc == 0 || rc == BURROW_EBUSY);
+            break;
+        case 8:
+            OK(burrow_tier_set_policy(db, (int)tu_below(&r, 3)));
+            break;
+        case 9:
+            assert_true(burrow_tier_step(db, tu_below(&r, 8)) >= 0);
+            break;
+        default:
+            same(rt, id);
+            same(rt, id);
+        }
+        burrow_tier_stats st;
+        stats(db, &st);
+    }
+    for (int k = 0; k < READERS; k++)
+        if (readers[k])
+            burrow_txn_abort(readers[k]);
+    OK(burrow_close(db));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -662,6 +761,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ctl_demote),
         cmocka_unit_test(test_ctl_idle_step),
         cmocka_unit_test(test_ctl_policy),
+        cmocka_unit_test(test_ctl_random),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

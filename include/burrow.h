@@ -428,6 +428,35 @@ int burrow_doc_delete(burrow_txn *txn, const char *coll, const char *id, size_t 
 /* Number of documents matching f (NULL: all, O(1)). */
 int burrow_doc_count(burrow_txn *txn, const char *coll, const burrow_filter *f, uint64_t *out);
 
+/* ---- time to live ---------------------------------------------------------- */
+
+/*
+ * A document may carry an expiry, in Unix milliseconds, stored durably with
+ * it. From that instant on it is missing to every reader (get, find, count,
+ * aggregate; update and replace see no document; an insert of its id
+ * succeeds), also after reopening. Its space is reclaimed lazily: a write
+ * txn that touches it by id deletes it, and burrow_ttl_sweep deletes
+ * expired documents in expiry order. Replace and update keep the TTL;
+ * delete removes it.
+ */
+
+/* Set document id's expiry (write txn); unix_ms = 0 clears it.
+ * BURROW_ENOTFOUND when there is no (live) document. */
+int burrow_doc_expire_at(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                         uint64_t unix_ms);
+/* The same, ms_from_now after the current time. */
+int burrow_doc_expire(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                      uint64_t ms_from_now);
+/* *unix_ms = the document's expiry, 0 when it has none. BURROW_ENOTFOUND
+ * when there is no (live) document. */
+int burrow_doc_ttl(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+                   uint64_t *unix_ms);
+/* Delete up to max expired documents of every collection, earliest expiry
+ * first, with their index entries (write txn). Returns how many (>= 0), or
+ * an error. Each call costs O(max log n): call it again while it returns
+ * max. */
+int burrow_ttl_sweep(burrow_txn *txn, unsigned max);
+
 /* ---- queries ------------------------------------------------------------- */
 
 typedef struct burrow_sort {

@@ -373,6 +373,9 @@ static int doc_write(burrow_txn *txn, coll_meta **mp, const char *id, size_t idl
         case WRITE_DELETE: rc = burrow_del(txn, m->docs, id, idlen); break;
         }
     }
+    /* A document's TTL goes with it; replace and update keep it (ttl.c). */
+    if (!rc && kind == WRITE_DELETE)
+        rc = ttl_forget(txn, m, id, idlen);
     for (int i = 0; i < m->nindexes && !rc; i++)
         rc = index_apply(txn, &m->indexes[i], &w.old_keys[i], w.nold[i], &w.new_keys[i],
                          w.nnew[i]);
@@ -549,6 +552,8 @@ int burrow_coll_drop(burrow_txn *txn, const char *name)
         return rc;
     for (int i = 0; i < m->nindexes && !rc; i++)
         rc = burrow_bucket_drop(txn, m->indexes[i].bucket);
+    if (!rc)
+        rc = ttl_coll_drop(txn, m);
     if (!rc)
         rc = burrow_bucket_drop(txn, m->docs);
     if (!rc)
@@ -924,6 +929,8 @@ static int insert_root(burrow_txn *txn, const char *coll, doc_val root, const ui
         if (!(rc = with_id(root, id, idlen, &sc->with_id)))
             rc = doc_builder_finish(&sc->with_id, &doc, &len);
     }
+    if (!rc && (rc = ttl_check(txn, &m, id, idlen)) == BURROW_ENOTFOUND)
+        rc = 0; /* an expired document: deleted now, so the id is free */
     if (!rc)
         rc = doc_write(txn, &m, id, idlen, (doc_val){0}, doc, len, WRITE_INSERT);
     if (!rc)
@@ -987,6 +994,8 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     doc_val root;
     if (o && o->fields && (rc = projection_compile(o->fields, o->nfields, &p)))
         goto out;
+    if ((rc = ttl_check(txn, &m, id, idlen))) /* before the tier: it may hold it */
+        goto out;
     if (hot_get(txn, coll, id, idlen, &sc->hot) == 0) {
         v.data = sc->hot.data;
         v.size = sc->hot.size;
@@ -1033,6 +1042,8 @@ static int replace_root(burrow_txn *txn, const char *coll, const char *id, size_
     doc_val old;
     if (add_id && (!(rc = with_id(root, id, idlen, &sc->with_id))))
         rc = doc_builder_finish(&sc->with_id, &doc, &len);
+    if (!rc)
+        rc = ttl_check(txn, &m, id, idlen);
     if (!rc) {
         rc = burrow_get(txn, m->docs, id, idlen, &v);
         if (rc == BURROW_ENOTFOUND)
@@ -1098,7 +1109,10 @@ int burrow_doc_update(burrow_txn *txn, const char *coll, const char *id, size_t 
     burrow_val v;
     doc_val old = {0};
     enum write_kind kind = WRITE_REPLACE;
-    rc = burrow_get(txn, m->docs, id, idlen, &v);
+    if ((rc = ttl_check(txn, &m, id, idlen)) == BURROW_ENOTFOUND)
+        rc = 0; /* expired: deleted now, so missing below */
+    if (!rc)
+        rc = burrow_get(txn, m->docs, id, idlen, &v);
     if (rc == 0) {
         rc = doc_root(v.data, v.size, &old);
     } else if (rc == BURROW_ENOTFOUND && (flags & BURROW_UPSERT)) {
@@ -1151,13 +1165,21 @@ int burrow_doc_delete(burrow_txn *txn, const char *coll, const char *id, size_t 
     coll_meta *m;
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
+    if (!(rc = ttl_check(txn, &m, id, idlen)))
+        rc = coll_doc_remove(txn, &m, id, idlen);
+    meta_release(txn, m);
+    return rc;
+}
+
+int coll_doc_remove(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen)
+{
     burrow_val v;
     doc_val old;
-    rc = burrow_get(txn, m->docs, id, idlen, &v);
+    int rc = burrow_get(txn, (*mp)->docs, id, idlen, &v);
     if (rc == BURROW_ENOTFOUND)
-        rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
+        rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id,
+                      (*mp)->name);
     if (!rc && !(rc = doc_root(v.data, v.size, &old)))
-        rc = doc_write(txn, &m, id, idlen, old, NULL, 0, WRITE_DELETE);
-    meta_release(txn, m);
+        rc = doc_write(txn, mp, id, idlen, old, NULL, 0, WRITE_DELETE);
     return rc;
 }

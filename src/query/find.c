@@ -117,6 +117,8 @@ struct plan_exec {
     const doc_filter *f;
     burrow_cursor *cur;  /* over p->bucket */
     burrow_cursor *docs; /* fetches documents by id */
+    burrow_cursor *ttl;  /* m->has_ttl: the "t:" bucket, to skip expired ones */
+    uint64_t now;        /* the expiry test's time, fixed for the whole query */
     size_t max_key;
     size_t ri; /* forward: the range walked; backward: that range + 1 */
     enum walk_state st;
@@ -339,6 +341,7 @@ void plan_exec_close(plan_exec *x)
         return;
     burrow_cursor_close(x->cur);
     burrow_cursor_close(x->docs);
+    burrow_cursor_close(x->ttl);
     buf_free(&x->last);
     buf_free(&x->group);
     idset_free(&x->seen);
@@ -361,6 +364,10 @@ int plan_exec_open(burrow_txn *txn, const coll_meta *m, const plan *p, const doc
     int rc = burrow_cursor_open(txn, p->bucket, &x->cur);
     if (!rc)
         rc = burrow_cursor_open(txn, m->docs, &x->docs);
+    if (!rc && m->has_ttl) {
+        rc = burrow_cursor_open(txn, m->ttl, &x->ttl);
+        x->now = ttl_now();
+    }
     if (rc) {
         plan_exec_close(x);
         return rc;
@@ -418,6 +425,14 @@ int plan_exec_next(plan_exec *x, doc_val *root, const char **id, size_t *idlen)
             if (doc_root(v.data, v.size, root))
                 return diag_set(BURROW_ECORRUPT, "collection '%s': document '%.*s' is damaged",
                                 x->m->name, (int)k.size, (const char *)k.data);
+        }
+        if (x->ttl) { /* expired documents are invisible (ttl.c) */
+            burrow_val tk, tv;
+            rc = burrow_cursor_seek(x->ttl, *id, *idlen, BURROW_SEEK_EXACT, &tk, &tv);
+            if (rc && rc != BURROW_ENOTFOUND)
+                return rc;
+            if (rc == 0 && ttl_value_expired(tv, x->now))
+                continue;
         }
         if (!x->f)
             return 0;
@@ -928,7 +943,7 @@ int burrow_doc_count(burrow_txn *txn, const char *coll, const burrow_filter *fil
     if (rc)
         return rc;
     const doc_filter *f = (const doc_filter *)filter;
-    if (!f || doc_filter_root(f)->op == FILTER_TRUE) {
+    if ((!f || doc_filter_root(f)->op == FILTER_TRUE) && !m->has_ttl) {
         rc = burrow_bucket_count(txn, m->docs, out);
         meta_release(txn, m);
         return rc;

@@ -200,6 +200,16 @@ static int compile(burrow_txn *txn, const char *name, const void *rec, size_t le
             rc = diag_set(BURROW_ECORRUPT, "collection '%s': document bucket missing", name);
         goto fail;
     }
+    bool ttl;
+    if (doc_object_get(root, "ttl", 3, &v) == 0 && doc_get_bool(v, &ttl) == 0 && ttl) {
+        snprintf(bname, sizeof bname, "t:%s", name);
+        if ((rc = burrow_bucket_open(txn, bname, 0, &m->ttl))) {
+            if (rc == BURROW_ENOTFOUND)
+                rc = diag_set(BURROW_ECORRUPT, "collection '%s': TTL bucket missing", name);
+            goto fail;
+        }
+        m->has_ttl = true;
+    }
     atomic_init(&m->refs, 2);
     *out = m;
     return 0;
@@ -299,16 +309,61 @@ void meta_release(burrow_txn *txn, coll_meta *m)
         meta_free(m);
 }
 
+/* Does record (a valid binary document) say "ttl": true? */
+static bool record_has_ttl(const void *record, size_t len)
+{
+    doc_val root, v;
+    bool ttl;
+    return doc_root(record, len, &root) == 0 && doc_object_get(root, "ttl", 3, &v) == 0 &&
+           doc_get_bool(v, &ttl) == 0 && ttl;
+}
+
 int meta_store(burrow_txn *txn, const char *name, const uint8_t *record, size_t len,
                coll_meta **out)
 {
     burrow_bucket mb;
     int rc = meta_bucket(txn, true, &mb);
-    if (rc || (rc = burrow_put(txn, mb, name, strlen(name), record, len, 0)))
+    if (rc)
         return rc;
-    if (!out)
-        return 0;
-    return acquire_record(txn, name, record, len, out);
+    /* The writers of a record (indexes, schemas) know nothing of TTLs: a
+     * record that had "ttl": true keeps it, as its "t:" bucket stays. */
+    doc_builder keep;
+    doc_builder_init(&keep);
+    burrow_val old;
+    if (!record_has_ttl(record, len) && burrow_get(txn, mb, name, strlen(name), &old) == 0 &&
+        record_has_ttl(old.data, old.size)) {
+        doc_val root;
+        if ((rc = doc_root(record, len, &root)) || (rc = meta_record_with_ttl(root, &keep)) ||
+            (rc = doc_builder_finish(&keep, &record, &len))) {
+            doc_builder_free(&keep);
+            return rc;
+        }
+    }
+    rc = burrow_put(txn, mb, name, strlen(name), record, len, 0);
+    if (!rc && out)
+        rc = acquire_record(txn, name, record, len, out);
+    doc_builder_free(&keep);
+    return rc;
+}
+
+int meta_record_with_ttl(doc_val root, doc_builder *b)
+{
+    doc_builder_begin(b);
+    doc_builder_begin_object(b);
+    doc_iter it;
+    const char *k;
+    size_t kl;
+    doc_val v;
+    doc_iter_init(&it, root);
+    int rc;
+    while ((rc = doc_iter_next(&it, &k, &kl, &v)) == 1)
+        if (!(kl == 3 && memcmp(k, "ttl", 3) == 0))
+            doc_builder_copy_entry(b, k, kl, v);
+    if (rc < 0)
+        return rc;
+    doc_builder_key(b, "ttl", 3);
+    doc_builder_bool(b, true);
+    return doc_builder_end(b);
 }
 
 int meta_remove(burrow_txn *txn, const char *name)

@@ -12,6 +12,12 @@
  *   "c:" C                    key id -> the binary document (doc.h format)
  *   "i:" C 0x1F N             one per index named N: key = index key, value
  *                             empty
+ *   "t:" C                    time to live (ttl.c), only once a document of
+ *                             C had one: key id -> u64 big-endian expiry
+ *                             (Unix ms)
+ *   "_burrow.expiry"          every expiry of every collection, in expiry
+ *                             order for the sweep: key = u64 big-endian
+ *                             expiry, C, 0x00, id; value empty
  *
  * Metadata record: a binary document
  *   {"v": 1, "schema": <the schema object> | null,
@@ -19,7 +25,10 @@
  *                 "multikey": bool, "auto": bool}, ...]}
  * "auto" marks an index the schema asked for (dropped with the schema);
  * "multikey" is set once the index has held an array element, after which
- * queries through it remove duplicate documents.
+ * queries through it remove duplicate documents. An optional "ttl": true
+ * (written after the other keys) says the "t:" bucket exists, so only such
+ * collections pay for expiry checks; once set it stays until the drop
+ * (meta_store keeps it when the record is rewritten).
  *
  * Index key: doc_key_encode of each field's value in order (missing fields
  * as DOC_KEY_MISSING), then the document id, then one byte: the id's
@@ -66,6 +75,8 @@ typedef struct coll_meta {
     const computed *computed; /* owned by schema; NULL: none */
     index_def *indexes;
     int nindexes;
+    bool has_ttl;      /* the record says "ttl": true */
+    burrow_bucket ttl; /* "t:" C when has_ttl */
     atomic_int refs;
     struct coll_meta *next; /* cache chain */
 } coll_meta;
@@ -158,6 +169,29 @@ int hot_policy_to_tier(int policy);
  * is not something a user should fake. */
 struct tier_clock;
 int hot_set_clock_for_tests(burrow_db *db, const struct tier_clock *clock);
+
+/* ---- ttl.c: documents' time to live ----------------------------------------- */
+
+/* The wall clock in Unix milliseconds (CLOCK_REALTIME unless replaced). */
+uint64_t ttl_now(void);
+/* For tests: read time from now_ms instead; NULL restores the real clock. */
+void query_set_clock_for_tests(uint64_t (*now_ms)(void));
+/* A "t:" value (u64 big-endian expiry) is due at time now. */
+bool ttl_value_expired(burrow_val v, uint64_t now);
+/* Is document id of *mp expired? 0: no (or no TTL), BURROW_ENOTFOUND with
+ * "no document" when it is. In a write txn an expired document is deleted
+ * first (with its index entries, through the normal write path; *mp may
+ * be replaced). Cheap when the collection never had a TTL. */
+int ttl_check(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen);
+/* The document id is being deleted: remove its TTL rows (write txn). */
+int ttl_forget(burrow_txn *txn, const coll_meta *m, const char *id, size_t idlen);
+/* The collection is being dropped: remove its TTL rows and bucket. */
+int ttl_coll_drop(burrow_txn *txn, const coll_meta *m);
+/* A copy of metadata record root with "ttl": true added, into b. */
+int meta_record_with_ttl(doc_val root, doc_builder *b);
+/* collection.c: delete document id of *mp through the write path
+ * (BURROW_ENOTFOUND when there is none). */
+int coll_doc_remove(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen);
 
 /* ---- output.c ---------------------------------------------------------------- */
 

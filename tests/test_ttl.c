@@ -79,6 +79,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static uint32_t page_size; /* 0: the default */
+
 static burrow_db *db_open_hot(bool fresh, size_t hot_memory)
 {
     if (fresh)
@@ -87,6 +89,8 @@ static burrow_db *db_open_hot(bool fresh, size_t hot_memory)
     burrow_options_init(&o);
     o.sync_mode = BURROW_SYNC_NONE;
     o.hot_memory = hot_memory;
+    if (page_size)
+        o.page_size = page_size;
     burrow_db *db;
     OK(burrow_open(path, &o, &db));
     return db;
@@ -697,6 +701,34 @@ static void test_hot_tier(void **state)
     OK(burrow_close(db));
 }
 
+/* An expiry key longer than the database takes is refused before anything
+ * is written (small pages, long names). */
+static void test_key_too_long(void **state)
+{
+    (void)state;
+    fake_ms = T0;
+    page_size = 256;
+    burrow_db *db = db_open(true);
+    page_size = 0;
+    size_t max = burrow_max_key_size(db);
+    assert_true(max > 8 && max <= BURROW_MAX_ID_SIZE);
+    char id[BURROW_MAX_ID_SIZE + 1];
+    memset(id, 'x', max - 4);
+    id[max - 4] = 0;
+    burrow_txn *t = wtx(db);
+    OK(burrow_coll_create(t, "kk", NULL));
+    insert_n(t, "kk", id, 1);
+    insert_n(t, "kk", "short", 2);
+    ERR(expire_at(t, "kk", id, T0 + 5), BURROW_EKEYSIZE);
+    assert_false(bucket_exists(t, "t:kk"));
+    assert_int_equal(ttl_of(t, "kk", id), 0);
+    OK(expire_at(t, "kk", "short", T0 + 5));
+    ERR(expire_at(t, "kk", id, T0 + 5), BURROW_EKEYSIZE);
+    assert_int_equal(bucket_keys(t, "t:kk"), 1);
+    OK(burrow_txn_commit(t));
+    OK(burrow_close(db));
+}
+
 int main(int argc, char **argv)
 {
     tu_init(argc, argv);
@@ -711,6 +743,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_drop_and_metadata),
         cmocka_unit_test(test_hot_tier),
+        cmocka_unit_test(test_key_too_long),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -263,6 +263,13 @@ int burrow_doc_expire_at(burrow_txn *txn, const char *coll, const char *id, size
     if (!(rc = ttl_check(txn, &m, id, idlen)) &&
         (rc = burrow_get(txn, m->docs, id, idlen, &v)) == BURROW_ENOTFOUND)
         rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
+    /* Refuse before writing anything: a refused call changes nothing. */
+    size_t max = burrow_max_key_size(burrow_txn_db(txn)), need = 9 + strlen(coll) + idlen;
+    if (!rc && unix_ms && need > max)
+        rc = diag_set(BURROW_EKEYSIZE,
+                      "a TTL for '%.*s' in '%s' needs a key of %zu bytes; this database takes at "
+                      "most %zu",
+                      (int)idlen, id, coll, need, max);
     if (!rc && unix_ms && !m->has_ttl)
         rc = ttl_enable(txn, &m);
     if (!rc && m->has_ttl)

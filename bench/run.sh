@@ -2,7 +2,8 @@
 # bench/run.sh — build libburrow and the benchmark harnesses, run every
 # workload against BurrowDB, LMDB, SQLite, RocksDB and LevelDB, then the JSON
 # codec against jansson, then documents and queries against SQLite's JSON
-# support, and write the report to docs/benchmarks.md (or $BENCH_OUT).
+# support, then the hot tier, and write the report to docs/benchmarks.md (or
+# $BENCH_OUT).
 #
 #   bench/run.sh                   the full run (n = 1,000,000), then the JSON
 #                                  codec, then the documents (n = 1,000,000)
@@ -18,6 +19,9 @@
 #                                  "## Documents and queries" section (appends
 #                                  it when there is none); any doc-bench option
 #                                  works (bench/run.sh --only docs --n 200000)
+#   bench/run.sh --only tier       the hot tier only: replaces the "## Hot tier"
+#                                  section (appends it when there is none); any
+#                                  tier-bench option works
 #   BUILD=/tmp/b bench/run.sh ...  build somewhere other than build/
 #
 # When libburrow does not build (or lacks the engine), the peers are still
@@ -32,10 +36,11 @@ case "$build" in /*) ;; *) build=$root/$build ;; esac
 bin=$build/bench/burrow-bench
 jbin=$build/bench/json-bench
 dbin=$build/bench/doc-bench
+tbin=$build/bench/tier-bench
 log=$(mktemp /tmp/burrow-bench-log.XXXXXX)
-trap 'rm -f "$log" "$log.md" "$log.json" "$log.json.md" "$log.out" "$log.out.sec" "$log.docs" "$log.docs.md" "$log.docs.err" "$log.docs.rc"' EXIT
+trap 'rm -f "$log" "$log.md" "$log.json" "$log.json.md" "$log.out" "$log.out.sec" "$log.docs" "$log.docs.md" "$log.docs.err" "$log.docs.rc" "$log.tier" "$log.tier.md"' EXIT
 
-# --only json|engines|docs is ours; every other argument goes to the harness run.
+# --only json|engines|docs|tier is ours; every other argument goes to the harness run.
 only=""
 take=0
 for a in "$@"; do
@@ -48,8 +53,8 @@ for a in "$@"; do
     set -- "$@" "$a"
 done
 case "$only" in
-    ""|json|engines|docs) ;;
-    *) echo "run.sh: --only takes json, engines or docs, not '$only'" >&2; exit 2 ;;
+    ""|json|engines|docs|tier) ;;
+    *) echo "run.sh: --only takes json, engines, docs or tier, not '$only'" >&2; exit 2 ;;
 esac
 
 # In a full run doc-bench gets --n and --dir, when given; with --only docs,
@@ -110,25 +115,26 @@ $(tail -n 15 "$log")
 \`\`\`"
 fi
 
-if [ "$only" != json ] && [ "$only" != docs ]; then
-    # JSON=0 DOCS=0: json-bench and doc-bench are built (or not) on their own, below.
+if [ "$only" != json ] && [ "$only" != docs ] && [ "$only" != tier ]; then
+    # JSON=0 DOCS=0 TIER=0: json-bench, doc-bench and tier-bench are built (or not) on
+    # their own, below.
     burrow_status="built from this tree"
     if [ "$lib_ok" = 0 ]; then
         burrow_status="NOT measured: \`make lib\` failed:
 $lib_log"
         echo "run.sh: make lib failed; measuring the peers only" >&2
-        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 BURROW=0
-    elif ! make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 >"$log" 2>&1; then
+        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 TIER=0 BURROW=0
+    elif ! make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 TIER=0 >"$log" 2>&1; then
         burrow_status="NOT measured: the harness did not build against libburrow:
 \`\`\`
 $(tail -n 15 "$log")
 \`\`\`"
         echo "run.sh: the harness did not build with libburrow; measuring the peers only" >&2
-        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 BURROW=0
+        make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 TIER=0 BURROW=0
     elif ! nm -g --defined-only "$build/libburrow.a" 2>/dev/null | grep -q ' T burrow_open$'; then
         burrow_status="NOT measured: libburrow.a has no burrow_open (engine not landed)"
     fi
-    make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 >/dev/null
+    make -C "$root/bench" BUILD="$build" JSON=0 DOCS=0 TIER=0 >/dev/null
 
     started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     t0=$(date +%s)
@@ -201,7 +207,7 @@ fi
 # ---- the JSON codec against jansson (json-bench) --------------------------
 # In a full run json-bench runs with its defaults; with --only json it gets
 # the remaining options. Its section follows the engines'.
-if [ "$only" != docs ]; then
+if [ "$only" != docs ] && [ "$only" != tier ]; then
 json_status="built from this tree"
 if [ "$lib_ok" = 0 ]; then
     json_status="NOT measured: \`make lib\` failed:
@@ -287,7 +293,8 @@ fi
 
 # ---- documents and queries against SQLite (doc-bench) ---------------------
 # In a full run doc-bench gets --n and --dir when given; with --only docs
-# every remaining option. Its section goes last in the report.
+# every remaining option. Its section follows the JSON codec's.
+if [ "$only" != tier ]; then
 if [ "$only" != docs ]; then
     set --
     [ -n "$dn" ] && set -- --n "$dn"
@@ -398,4 +405,97 @@ dload1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 put_section "Documents and queries" "$log.docs"
 echo "run.sh: wrote the documents section of $out (doc-bench exit status $drc)" >&2
+fi
+[ "$only" = docs ] && exit 0
+
+# ---- the hot tier (tier-bench) --------------------------------------------
+# In a full run tier-bench gets --dir when given; with --only tier every
+# remaining option. Its section goes last in the report.
+if [ "$only" != tier ]; then
+    set --
+    [ "$dir" != /tmp/burrow-bench ] && set -- --dir "$dir"
+fi
+tier_status="built from this tree"
+if [ "$lib_ok" = 0 ]; then
+    tier_status="NOT measured: \`make lib\` failed:
+$lib_log"
+elif ! make -C "$root/bench" BUILD="$build" tier >"$log" 2>&1; then
+    tier_status="NOT measured: tier-bench did not build (is the hot tier in libburrow yet?):
+\`\`\`
+$(tail -n 15 "$log")
+\`\`\`"
+    echo "run.sh: tier-bench did not build; the hot tier section says why" >&2
+fi
+tstarted=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+tt0=$(date +%s)
+tload0=$(cut -d' ' -f1-3 /proc/loadavg)
+trc=0
+case "$tier_status" in
+    NOT*) ;;
+    *) "$tbin" --out "$log.tier.md" "$@" || trc=$? ;;
+esac
+tt1=$(date +%s)
+tload1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+    echo "## Hot tier"
+    echo
+    echo "The hot tier (src/tier/tier.h), behind the public API (\`burrow_doc_get\` with"
+    echo "\`burrow_options.hot_memory\`) and alone, by \`build/bench/tier-bench\`"
+    echo "(bench/tier_bench.c), for DESIGN.md's budget \"hot document reads, embedded >= 5 M/s"
+    echo "on one core\" and issue 4's policy workloads."
+    echo
+    echo "- Date: $tstarted; this part took $((tt1 - tt0)) s"
+    echo "- Command: \`$cmd\` (it runs \`build/bench/tier-bench --out FILE${*:+ $*}\`)"
+    echo "- Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r)"
+    echo "- Load average (1, 5, 15 min) before: $tload0; after: $tload1" \
+         "(other work on the machine makes the rates noisier; the hit ratios do not depend on it)"
+    echo "- BurrowDB: commit $rev; $tier_status"
+    echo "- Compiler: $(cc --version | head -n 1)"
+    echo
+    echo "Method:"
+    echo
+    echo "- Hot reads: auction-bid documents of ~206 bytes of JSON (as in doc-bench) are"
+    echo "  inserted into a new file, which is then opened twice, read-only: once with the"
+    echo "  tier off, once with \`hot_memory\` = 256 MiB (every document fits; one untimed"
+    echo "  pass fills the tier, and the tier's counters over the timed runs show that every"
+    echo "  get hit). One thread reads the documents by id in a random order (the same"
+    echo "  permutation for every row), 1,000 \`burrow_doc_get\` per read transaction,"
+    echo "  output as JSON text or \`BURROW_OUT_BINARY\`. The tier-alone rows fill a tier"
+    echo "  of their own with the same binary documents under the same keys and read them"
+    echo "  with \`tier_get\` (a copy into one reused buffer) or \`tier_visit\` (a callback"
+    echo "  on the tier's bytes, no copy), with the tier's mutex (the default, as behind the"
+    echo "  API) and with \`TIER_UNLOCKED\`. Two hot set sizes: one that mostly stays in"
+    echo "  the CPU's caches and one that does not. Each measurement loops for 0.3 s; the"
+    echo "  median of 5 is reported with min and max; rows take turns run by run."
+    echo "- Checked, untimed: every document read with the tier on equals the one read with"
+    echo "  it off (JSON and binary), and the tier-alone reads return the same bytes."
+    echo "- Policies: the tier alone, no file: 1,000,000 keys, each with a synthetic"
+    echo "  200-byte document; a request is \`tier_get\`, and on a miss \`tier_admit\` of the"
+    echo "  document (the default promotion rule admits every miss; a full tier evicts)."
+    echo "  Budgets are 10% and 30% of the keys' total charge (\`tier_entry_charge\`); the"
+    echo "  tier's hash table is charged in the same budget. Streams of 10,000,000 requests,"
+    echo "  generated before timing from a fixed seed, the same for every policy:"
+    echo "  Zipfian with theta = 0.99 (Gray et al. 1994, as YCSB's ZipfianGenerator; key i"
+    echo "  has popularity rank i), and scan-polluted: the same draws, but the last 100,000"
+    echo "  of every 500,000 requests are a sequential scan through the cold half of the"
+    echo "  keys (20% of requests). The first 10% of a stream warms the tier and is not"
+    echo "  counted; hit ratio and requests/s are over the rest. The tier's clock is a fake"
+    echo "  one, 1 ms per 1,000 requests (half-life the default 60 s), so hit ratios repeat"
+    echo "  exactly from run to run; the rates are single runs."
+    echo "- What limits the API path: see the perf profile in bench/README.md (the per-get"
+    echo "  collection lookup, the tier's hash walk and mutex, two copies of the document)."
+    echo
+    if [ -s "$log.tier.md" ]; then
+        cat "$log.tier.md"
+        [ "$trc" = 0 ] || echo "tier-bench exit status $trc: some check failed (see above)."
+    elif [ -z "${tier_status%%NOT*}" ]; then
+        echo "Not measured (see above)."
+    else
+        echo "tier-bench produced no report (exit status $trc)."
+    fi
+} >"$log.tier"
+
+put_section "Hot tier" "$log.tier"
+echo "run.sh: wrote the hot tier section of $out (tier-bench exit status $trc)" >&2
 exit 0

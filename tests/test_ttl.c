@@ -15,7 +15,12 @@
  *  - lazy deletion by a write txn, undone by its abort;
  *  - an aborted TTL change leaves nothing; drop removes the TTL rows;
  *  - rewriting the metadata (a new index) keeps the collection's TTLs;
- *  - the hot tier never serves an expired document.
+ *  - the hot tier never serves an expired document;
+ *  - random inserts, expiries (some in the past), replaces, deletes, gets
+ *    in write txns, sweeps, clock steps and aborts against an in-test
+ *    model: after each txn every get, TTL, count and indexed find agrees,
+ *    the stored documents are exactly the model's (lazy deletion and the
+ *    sweep's order included), and the TTL rows match.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -729,6 +734,166 @@ static void test_key_too_long(void **state)
     OK(burrow_close(db));
 }
 
+/* ---- random operations against a model ---------------------------------------------- */
+
+enum { MN = 16 };
+typedef struct model {
+    bool exists[MN]; /* stored, expired or not */
+    int n[MN];
+    uint64_t exp[MN];
+} model;
+
+static bool visible(const model *m, int i)
+{
+    return m->exists[i] && !(m->exp[i] && fake_ms >= m->exp[i]);
+}
+
+/* A write that touched i by id: an expired document is deleted lazily. */
+static void touch(model *m, int i)
+{
+    if (m->exists[i] && !visible(m, i)) {
+        m->exists[i] = false;
+        m->exp[i] = 0;
+    }
+}
+
+static void test_random_against_model(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed();
+    tu_rng rng;
+    tu_rng_seed(&rng, seed);
+    fake_ms = T0;
+    burrow_db *db = db_open(true);
+    burrow_txn *t = wtx(db);
+    OK(burrow_coll_create(t, "m", NULL));
+    OK(burrow_index_create(t, "m", "n", 0));
+    OK(burrow_txn_commit(t));
+    model cur = {0};
+    unsigned rounds = tu_rounds_override() ? tu_rounds_override() : tu_rounds(150, 3000);
+    char id[16], json[64];
+    for (unsigned r = 0; r < rounds; r++) {
+        model next = cur;
+        t = wtx(db);
+        int nops = (int)tu_range(&rng, 1, 6);
+        for (int o = 0; o < nops; o++) {
+            int i = (int)tu_below(&rng, MN);
+            snprintf(id, sizeof id, "k%02d", i);
+            int v = (int)tu_below(&rng, 1000);
+            switch (tu_below(&rng, 8)) {
+            case 0: /* insert */
+                snprintf(json, sizeof json, "{\"_id\": \"%s\", \"n\": %d}", id, v);
+                if (visible(&next, i)) {
+                    ERR(burrow_doc_insert(t, "m", json, strlen(json), NULL), BURROW_EEXIST);
+                } else {
+                    OK(burrow_doc_insert(t, "m", json, strlen(json), NULL));
+                    next.exists[i] = true;
+                    next.exp[i] = 0;
+                    next.n[i] = v;
+                }
+                break;
+            case 1:
+            case 2: { /* set or clear an expiry, sometimes in the past */
+                uint64_t at = tu_chance(&rng, 1, 5) ? 0 : fake_ms - 20 + tu_below(&rng, 200);
+                if (visible(&next, i)) {
+                    OK(expire_at(t, "m", id, at));
+                    next.exp[i] = at;
+                } else {
+                    ERR(expire_at(t, "m", id, at), BURROW_ENOTFOUND);
+                    touch(&next, i);
+                }
+                break;
+            }
+            case 3: /* replace keeps the TTL */
+                snprintf(json, sizeof json, "{\"n\": %d}", v);
+                if (visible(&next, i)) {
+                    OK(burrow_doc_replace(t, "m", id, 3, json, strlen(json)));
+                    next.n[i] = v;
+                } else {
+                    ERR(burrow_doc_replace(t, "m", id, 3, json, strlen(json)), BURROW_ENOTFOUND);
+                    touch(&next, i);
+                }
+                break;
+            case 4: /* delete */
+                if (visible(&next, i)) {
+                    OK(burrow_doc_delete(t, "m", id, 3));
+                    next.exists[i] = false;
+                    next.exp[i] = 0;
+                } else {
+                    ERR(burrow_doc_delete(t, "m", id, 3), BURROW_ENOTFOUND);
+                    touch(&next, i);
+                }
+                break;
+            case 5: /* get in a write txn */
+                if (visible(&next, i)) {
+                    OK(get(t, "m", id));
+                    assert_int_equal(ttl_of(t, "m", id), next.exp[i]);
+                } else {
+                    ERR(get(t, "m", id), BURROW_ENOTFOUND);
+                    touch(&next, i);
+                }
+                break;
+            case 6: { /* sweep: earliest (expiry, id) first */
+                int max = (int)tu_range(&rng, 1, 4), want = 0;
+                for (; want < max; want++) {
+                    int best = -1;
+                    for (int j = 0; j < MN; j++)
+                        if (next.exists[j] && next.exp[j] && next.exp[j] <= fake_ms &&
+                            (best < 0 || next.exp[j] < next.exp[best]))
+                            best = j;
+                    if (best < 0)
+                        break;
+                    next.exists[best] = false;
+                    next.exp[best] = 0;
+                }
+                ERR(burrow_ttl_sweep(t, (unsigned)max), want);
+                for (int j = 0; j < MN; j++) {
+                    snprintf(id, sizeof id, "k%02d", j);
+                    assert_int_equal(stored(t, "m", id), next.exists[j]);
+                }
+                break;
+            }
+            default: fake_ms += tu_below(&rng, 40); break;
+            }
+        }
+        if (tu_chance(&rng, 1, 4)) {
+            burrow_txn_abort(t);
+        } else {
+            OK(burrow_txn_commit(t));
+            cur = next;
+        }
+        t = rtx(db);
+        uint64_t live = 0;
+        for (int i = 0; i < MN; i++) {
+            snprintf(id, sizeof id, "k%02d", i);
+            if (visible(&cur, i)) {
+                live++;
+                OK(get(t, "m", id));
+                snprintf(json, sizeof json, "\"n\":%d", cur.n[i]);
+                if (!strstr((const char *)out_buf.data, json))
+                    fail_msg("round %u: '%s' is %s, want n %d", r, id, out_buf.data, cur.n[i]);
+                assert_int_equal(ttl_of(t, "m", id), cur.exp[i]);
+            } else {
+                ERR(get(t, "m", id), BURROW_ENOTFOUND);
+            }
+            assert_int_equal(stored(t, "m", id), cur.exists[i]);
+        }
+        assert_int_equal(count(t, "m", NULL), live);
+        assert_int_equal(find_count(t, "m", "{\"n\": {\"$gte\": 0}}"), live);
+        uint64_t nstored = 0, nexp = 0;
+        for (int i = 0; i < MN; i++) {
+            nstored += cur.exists[i];
+            nexp += cur.exists[i] && cur.exp[i];
+        }
+        assert_int_equal(check_consistent(t, "m", "n"), nstored);
+        assert_int_equal(bucket_keys(t, "t:m"), nexp);
+        assert_int_equal(bucket_keys(t, "_burrow.expiry"), nexp);
+        burrow_txn_abort(t);
+    }
+    burrow_buf_free(&out_buf);
+    OK(burrow_close(db));
+}
+
 int main(int argc, char **argv)
 {
     tu_init(argc, argv);
@@ -744,6 +909,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_drop_and_metadata),
         cmocka_unit_test(test_hot_tier),
         cmocka_unit_test(test_key_too_long),
+        cmocka_unit_test(test_random_against_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

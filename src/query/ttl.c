@@ -33,7 +33,10 @@
  *    must not write under them.
  *  - The hot tier: a changed TTL invalidates the cached entry at commit
  *    (hot_note_write), and burrow_doc_get checks the expiry before asking
- *    the tier, so the tier never serves an expired document.
+ *    the tier, so the tier never serves an expired document. The price: a
+ *    read by id in a collection with TTLs costs one more lookup (in "t:"),
+ *    also on a tier hit. The tier's own RAM TTL is not used: it runs on
+ *    the tier's clock, and the stored expiry must be the only authority.
  *  - Time: ttl_now(), CLOCK_REALTIME in ms unless a test replaced it.
  */
 #include <limits.h>

@@ -701,6 +701,10 @@ static void test_hot_tier(void **state)
     OK(burrow_txn_commit(t));
     t = rtx(db);
     ERR(get(t, "h", "b"), BURROW_ENOTFOUND);
+    /* Manual promotion and pinning do not bring expired documents back. */
+    ERR(burrow_tier_promote(t, "h", "a", 1), BURROW_ENOTFOUND);
+    ERR(burrow_tier_pin(t, "h", "b", 1), BURROW_ENOTFOUND);
+    assert_int_equal(burrow_tier_promote_range(t, "h", NULL, NULL, 0), 0);
     burrow_txn_abort(t);
     burrow_buf_free(&out_buf);
     OK(burrow_close(db));

@@ -94,7 +94,10 @@ static int promote_one(burrow_txn *txn, const char *what, const char *coll, cons
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
     burrow_val v;
-    rc = burrow_get(txn, m->docs, id, idlen, &v);
+    /* An expired document is not there (a read txn: ttl_check only says). */
+    rc = ttl_check(txn, &m, id, idlen);
+    if (!rc)
+        rc = burrow_get(txn, m->docs, id, idlen, &v);
     if (rc == BURROW_ENOTFOUND)
         rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
     if (!rc)
@@ -152,6 +155,15 @@ int burrow_tier_promote_range(burrow_txn *txn, const char *coll, const char *sta
     for (; rc == 0 && done < max; rc = burrow_cursor_next(cur, &key, &val)) {
         if (end_id && !before_end(&key, end_id))
             break;
+        if (m->has_ttl) { /* skip expired documents (a read txn: nothing is deleted) */
+            int e = ttl_check(txn, &m, key.data, key.size);
+            if (e == BURROW_ENOTFOUND)
+                continue;
+            if (e) {
+                rc = e;
+                goto out;
+            }
+        }
         tier_key k = {coll, strlen(coll), key.data, key.size};
         int a = admit(t, txn, what, &k, val.data, val.size, 0);
         if (a == 0)

@@ -48,7 +48,7 @@ extern "C" {
 #define BURROW_EVALSIZE (-30011)   /* value larger than BURROW_MAX_VALUE_SIZE */
 #define BURROW_ETXNDONE (-30012)   /* txn already failed; it can only be aborted */
 #define BURROW_ENOMEM (-30013)     /* out of memory */
-#define BURROW_EFULL (-30014)      /* file would exceed the maximum page count */
+#define BURROW_EFULL (-30014)      /* file would exceed the maximum page count, or the hot tier has no room */
 #define BURROW_EIO (-30015)        /* an I/O error made the database unusable */
 #define BURROW_EJSON (-30016)      /* malformed JSON text ("line:column: why" in burrow_errmsg) */
 #define BURROW_ECONSTRAINT (-30017) /* a schema rule or unique index refused a write */

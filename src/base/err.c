@@ -37,7 +37,7 @@ const char *burrow_strerror(int err)
     case BURROW_EVALSIZE: return "value too large";
     case BURROW_ETXNDONE: return "transaction has failed and can only be aborted";
     case BURROW_ENOMEM: return "out of memory";
-    case BURROW_EFULL: return "database file reached its maximum size";
+    case BURROW_EFULL: return "full: the file reached its maximum size, or the hot tier has no room";
     case BURROW_EIO: return "I/O error; the database must be reopened";
     case BURROW_EJSON: return "invalid JSON";
     case BURROW_ECONSTRAINT: return "constraint violated";

@@ -24,12 +24,23 @@
 
 #define CACHE_MAX 256 /* compiled entries kept per handle */
 
+/* Read txns' shortcut: a committed snapshot never changes, so the metadata
+ * a read txn at snapshot S found for a name is what every read txn at S
+ * finds. The last few (name, S) answers are kept, each holding a
+ * reference, and spare a read txn the catalog lookup. */
+#define SNAP_CACHE 8
+
 typedef struct query_state {
     pthread_mutex_t lock;
     coll_meta *head; /* most recently used first */
     size_t n;
     bool have_meta_bucket;
     burrow_bucket meta_bucket;
+    struct {
+        uint64_t snapshot;
+        coll_meta *m; /* NULL: empty */
+    } snap[SNAP_CACHE];
+    unsigned snap_next;
 } query_state;
 
 static void meta_free(coll_meta *m)
@@ -58,6 +69,9 @@ static void *state_make(burrow_db *db)
 static void state_destroy(void *p)
 {
     query_state *s = p;
+    for (int i = 0; i < SNAP_CACHE; i++)
+        if (s->snap[i].m && atomic_fetch_sub(&s->snap[i].m->refs, 1) == 1)
+            meta_free(s->snap[i].m);
     for (coll_meta *m = s->head, *n; m; m = n) {
         n = m->next;
         if (atomic_fetch_sub(&m->refs, 1) == 1)
@@ -292,6 +306,25 @@ int meta_acquire(burrow_txn *txn, const char *name, coll_meta **out)
     int rc = coll_name_check(name);
     if (rc)
         return rc;
+    const txn_ext_ops **ops;
+    bool rdonly = txn_ext_slot(txn, DB_EXT_QUERY, &ops) == NULL;
+    uint64_t snapshot = burrow_txn_id(txn);
+    query_state *s = state_of(txn);
+    if (!s)
+        return BURROW_ENOMEM;
+    if (rdonly) {
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < SNAP_CACHE; i++) {
+            coll_meta *m = s->snap[i].m;
+            if (m && s->snap[i].snapshot == snapshot && strcmp(m->name, name) == 0) {
+                atomic_fetch_add(&m->refs, 1);
+                pthread_mutex_unlock(&s->lock);
+                *out = m;
+                return 0;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
     burrow_bucket mb;
     if ((rc = meta_bucket(txn, false, &mb)))
         return rc == BURROW_ENOTFOUND ? no_such(name) : rc;
@@ -299,7 +332,18 @@ int meta_acquire(burrow_txn *txn, const char *name, coll_meta **out)
     rc = burrow_get(txn, mb, name, strlen(name), &rec);
     if (rc)
         return rc == BURROW_ENOTFOUND ? no_such(name) : rc;
-    return acquire_record(txn, name, rec.data, rec.size, out);
+    if ((rc = acquire_record(txn, name, rec.data, rec.size, out)) || !rdonly)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    unsigned i = s->snap_next++ % SNAP_CACHE;
+    coll_meta *old = s->snap[i].m;
+    atomic_fetch_add(&(*out)->refs, 1);
+    s->snap[i].m = *out;
+    s->snap[i].snapshot = snapshot;
+    pthread_mutex_unlock(&s->lock);
+    if (old && atomic_fetch_sub(&old->refs, 1) == 1)
+        meta_free(old);
+    return 0;
 }
 
 void meta_release(burrow_txn *txn, coll_meta *m)

@@ -1076,7 +1076,7 @@ static void test_same_bytes_as_builder(void **state)
 /*
  * Random documents, built through the builder while their JSON text is
  * written alongside in a random but valid spelling: whitespace anywhere it
- * may go, characters escaped or not (\uXXXX in either case, surrogate
+ * may go, characters escaped or not (\u with hex digits in either case, surrogate
  * pairs, \/), doubles with 17 digits and e or E. Parsing the text must give
  * the builder's bytes.
  */

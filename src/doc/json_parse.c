@@ -10,7 +10,8 @@
  * whitespace (space, tab, LF, CR) around it; strings of valid UTF-8 without
  * raw control characters, escapes \" \\ \/ \b \f \n \r \t and \u with four
  * hex digits, surrogates only in high-low pairs; numbers without '+',
- * leading zeros, bare '.' or hex; no NaN or Infinity; no trailing commas; no comments.
+ * leading zeros, bare '.' or hex; no NaN or Infinity; no trailing commas;
+ * no comments.
  * On top of the RFC, duplicate keys in one object are an error, and so are
  * numbers whose magnitude exceeds the double range.
  *

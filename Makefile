@@ -21,6 +21,14 @@ LDLIBS  := -pthread -lm
 LIB_SRC := $(wildcard src/base/*.c) $(wildcard src/store/*.c) $(wildcard src/doc/*.c) $(wildcard src/tier/*.c) $(wildcard src/query/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
+# The server (src/server: the data thread and the commands; src/net: the
+# network threads) is not part of libburrow: it is a client of it. Its
+# objects go into libburrowsrv.a, which the tests link too; burrowd's main
+# lives in src/bin.
+SRV_SRC := $(wildcard src/server/*.c) $(wildcard src/net/*.c)
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o)
+SRV_LIBS := -luv
+
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_LIB  := $(wildcard tests/lib/*.c)
@@ -43,6 +51,13 @@ $(BUILD)/libburrow.a: $(LIB_OBJ)
 $(BUILD)/libburrow.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libburrow.so.0 $(LDSAN) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/libburrowsrv.a: $(SRV_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/burrowd: src/bin/burrowd.c $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a $(LDSAN) $(SRV_LIBS) $(LDLIBS)
+
 $(BUILD)/burrow.pc: burrow.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
 
@@ -50,10 +65,12 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libburrow.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libburrow.a $(LDSAN) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrow.a
+$(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrow.a $(LDSAN) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/lib $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a \
+		$(LDSAN) -lcmocka -lhiredis $(SRV_LIBS) $(LDLIBS)
 
+# The server tests start build/burrowd (or $(BUILD)/burrowd) as a process.
 tests: $(TEST_BIN)
 
 # Runs every test binary; each prints cmocka's summary. Extra arguments for
@@ -79,8 +96,10 @@ fuzz:
 	$(MAKE) $(FUZZ_BIN)
 
 build/fuzz/%: fuzz/%.c build/fuzz/obj/libburrow.a
+	$(MAKE) BUILD=build/fuzz/obj CC=clang OPT="-O1 -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="$(FUZZ_FLAGS)" build/fuzz/obj/libburrowsrv.a
 	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$< -o $@ build/fuzz/obj/libburrow.a -lm $(LDLIBS)
+		$< -o $@ build/fuzz/obj/libburrowsrv.a build/fuzz/obj/libburrow.a -lm $(LDLIBS)
 
 bench: lib
 	$(MAKE) -C bench BUILD=../$(BUILD)

@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 [ $# -gt 0 ] && shift
-targets=${*:-"fuzz_json fuzz_doc fuzz_filter"}
+targets=${*:-$(cd fuzz && ls fuzz_*.c | sed "s/\.c$//")}
 make -s fuzz >/dev/null
 for t in $targets; do
     name=${t#fuzz_}

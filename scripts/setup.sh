@@ -5,9 +5,9 @@
 #   scripts/setup.sh --bench    also the benchmark peers (LMDB, SQLite, RocksDB, LevelDB)
 set -eu
 
-build_pkgs="gcc make pkg-config libxxhash-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev"
-bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev libjansson-dev g++"
+build_pkgs="gcc make pkg-config libxxhash-dev libuv1-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev libhiredis-dev redis-tools"
+bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev libjansson-dev g++ redis-server"
 
 want="$build_pkgs $test_pkgs"
 for arg in "$@"; do

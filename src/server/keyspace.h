@@ -58,7 +58,8 @@ int ks_get(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t
            ks_value *out);
 
 /* Store a value under key, replacing whatever was there (any type), with
- * expire_ms (0 = none). BURROW_EINVAL for an empty or too long key. */
+ * expire_ms (0 = none). The empty key is a key, as in Redis; BURROW_EINVAL
+ * for a key longer than ks_max_key(). */
 int ks_set(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, int type,
            const void *val, size_t vlen, uint64_t expire_ms);
 

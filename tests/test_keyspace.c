@@ -805,6 +805,63 @@ static void test_cursor_table(void **state)
     env_close(&e);
 }
 
+static void test_random_key(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, true, 0);
+    buf key = {0};
+    burrow_txn *t = wtx(&e);
+    ERR(ks_random(e.ks, t, T0, 1, 100, &key), 0); /* empty */
+    OK(set_str(&e, t, "only", "v", 0));
+    for (uint64_t s = 0; s < 20; s++) {
+        ERR(ks_random(e.ks, t, T0, s, 100, &key), 1);
+        assert_int_equal(key.size, 4);
+        assert_memory_equal(key.data, "only", 4);
+    }
+    ERR(ks_del(e.ks, t, "only", 4, T0), 1);
+    /* 100 live keys among 300 expired ones. */
+    char k[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(k, sizeof k, "%c:%d", 'a' + i % 26, i);
+        OK(set_str(&e, t, k, "v", i % 4 == 0 ? 0 : T0 + 1));
+    }
+    OK(burrow_txn_commit(t));
+
+    t = rtx(&e);
+    static bool got[400];
+    int distinct = 0;
+    for (uint64_t s = 0; s < 2000; s++) {
+        ERR(ks_random(e.ks, t, T0 + 1, s, 0, &key), 1);
+        char z[32] = {0};
+        memcpy(z, key.data, key.size);
+        int i = atoi(z + 2);
+        assert_true(i >= 0 && i < 400);
+        assert_int_equal(i % 4, 0); /* never an expired key */
+        if (!got[i]) {
+            got[i] = true;
+            distinct++;
+        }
+    }
+    /* Not uniform, but not stuck on a few keys either. */
+    assert_true(distinct > 50);
+    /* Only the keys without expiry are left at the end of time. */
+    ERR(ks_random(e.ks, t, UINT64_MAX, 7, 0, &key), 1);
+    burrow_txn_abort(t);
+    t = wtx(&e);
+    for (int i = 0; i < 400; i += 4) {
+        snprintf(k, sizeof k, "%c:%d", 'a' + i % 26, i);
+        ERR(ks_del(e.ks, t, k, strlen(k), T0), 1);
+    }
+    /* Everything expired: none, also with no visit limit. */
+    ERR(ks_random(e.ks, t, T0 + 1, 7, 0, &key), 0);
+    ERR(ks_random(e.ks, t, T0 + 1, 8, 10, &key), 0);
+    ERR(ks_random(e.ks, t, T0, 9, 0, &key), 1);
+    OK(burrow_txn_commit(t));
+    buf_free(&key);
+    env_close(&e);
+}
+
 /* ---- random operations against a model -------------------------------------------- */
 
 enum { MK = 64 };
@@ -1028,6 +1085,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_scan_max_visit),
         cmocka_unit_test(test_scan_resume_changes),
         cmocka_unit_test(test_cursor_table),
+        cmocka_unit_test(test_random_key),
         cmocka_unit_test(test_random_against_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

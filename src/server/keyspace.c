@@ -594,6 +594,97 @@ int ks_scan(keyspace *ks, burrow_txn *txn, const void *start, size_t slen, const
     return rc;
 }
 
+/* ---- RANDOMKEY ----------------------------------------------------------------- */
+
+#define RANDOM_SKIP 64
+
+static uint64_t mix64(uint64_t x)
+{
+    x += UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* A key between first and last (inclusive), in ks->keycopy: their common
+ * prefix, then a byte between theirs at that position, then random bytes.
+ * Keys that differ early spread well; the point is only where to start. */
+static int random_point(keyspace *ks, const burrow_val *first, const burrow_val *last,
+                        uint64_t seed)
+{
+    const uint8_t *f = first->data, *l = last->data;
+    size_t p = 0;
+    while (p < first->size && p < last->size && f[p] == l[p])
+        p++;
+    ks->keycopy.size = 0;
+    int rc = buf_append(&ks->keycopy, l, p);
+    if (rc || p == last->size) /* one key, or first == last */
+        return rc;
+    unsigned lo = p < first->size ? f[p] : 0, hi = l[p];
+    uint64_t r = mix64(seed);
+    if ((rc = buf_putc(&ks->keycopy, (uint8_t)(lo + r % (hi - lo + 1)))))
+        return rc;
+    r = mix64(r);
+    for (int i = 0; i < 8 && ks->keycopy.size < ks->max_key; i++, r >>= 8)
+        if ((rc = buf_putc(&ks->keycopy, (uint8_t)r)))
+            return rc;
+    return 0;
+}
+
+int ks_random(keyspace *ks, burrow_txn *txn, uint64_t now_ms, uint64_t seed, size_t max_visit,
+              buf *key)
+{
+    assert(ks && txn && key);
+    uint64_t n;
+    int rc = burrow_bucket_count(txn, ks->kv, &n);
+    if (rc || n == 0)
+        return rc;
+    if (max_visit == 0 || max_visit > n)
+        max_visit = (size_t)n; /* every key once, wrapping included */
+
+    burrow_cursor *cur;
+    if ((rc = burrow_cursor_open(txn, ks->kv, &cur)))
+        return rc;
+    burrow_val first, last, k, v;
+    buf fcopy = {0};
+    if ((rc = burrow_cursor_first(cur, &first, NULL)) || (rc = buf_append(&fcopy, first.data, first.size)) ||
+        (rc = burrow_cursor_last(cur, &last, NULL)))
+        goto out;
+    first.data = fcopy.data;
+    if ((rc = random_point(ks, &first, &last, seed)))
+        goto out;
+    rc = burrow_cursor_seek(cur, ks->keycopy.data, ks->keycopy.size, BURROW_SEEK_GE, &k, &v);
+    if (rc == BURROW_ENOTFOUND)
+        rc = burrow_cursor_first(cur, &k, &v);
+    /* Keys sharing a long prefix all sit behind the same few points (a
+     * random byte after "user:" is rarely a digit): a random walk of up to
+     * RANDOM_SKIP keys from the point spreads the choice among them. */
+    for (uint64_t skip = mix64(seed ^ 0x5eed) % RANDOM_SKIP; rc == 0 && skip > 0; skip--) {
+        rc = burrow_cursor_next(cur, &k, &v);
+        if (rc == BURROW_ENOTFOUND)
+            rc = burrow_cursor_first(cur, &k, &v);
+    }
+    for (size_t visited = 0; rc == 0 && visited < max_visit; visited++) {
+        decoded d;
+        if ((rc = decode(k.data, k.size, &v, &d)))
+            break;
+        if (!expired(d.expire_ms, now_ms)) {
+            key->size = 0;
+            rc = buf_append(key, k.data, k.size);
+            if (rc == 0)
+                rc = 1;
+            break;
+        }
+        rc = burrow_cursor_next(cur, &k, &v);
+        if (rc == BURROW_ENOTFOUND)
+            rc = burrow_cursor_first(cur, &k, &v);
+    }
+out:
+    burrow_cursor_close(cur);
+    buf_free(&fcopy);
+    return rc == BURROW_ENOTFOUND ? 0 : rc;
+}
+
 /* ---- SCAN cursors -------------------------------------------------------------- */
 
 int ks_cursor_save(keyspace *ks, const void *key, size_t klen, uint64_t *cursor)

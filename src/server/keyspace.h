@@ -102,6 +102,17 @@ int ks_scan(keyspace *ks, burrow_txn *txn, const void *start, size_t slen, const
             buf *next);
 
 /*
+ * A live key for RANDOMKEY, copied into *key: 1, or 0 when none was found
+ * within max_visit keys looked at (0 = no limit). It is not uniform: seed
+ * picks a point between the first and the last stored key, then a few
+ * (under 64) keys further, and the first live key from there on is taken,
+ * wrapping around to the first key. The cost is O(log n + max_visit)
+ * whatever the size of the keyspace.
+ */
+int ks_random(keyspace *ks, burrow_txn *txn, uint64_t now_ms, uint64_t seed, size_t max_visit,
+              buf *key);
+
+/*
  * SCAN cursors. Redis clients treat a cursor as an unsigned integer and
  * stop at "0", so the keyspace keeps a bounded table from cursor numbers
  * to resume keys. ks_cursor_save stores a copy of the key and returns a

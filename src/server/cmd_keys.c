@@ -939,7 +939,8 @@ static int cmd_scan(cmd_ctx *c)
             if (count < 1)
                 return cmd_err_syntax(c);
         } else if (has_next && cmd_arg_is(c, i, "match")) {
-            pat = c->argv[i + 1].ptr;
+            /* Never NULL: a NULL pattern means "every key" to ks_scan. */
+            pat = c->argv[i + 1].len ? c->argv[i + 1].ptr : "";
             plen = c->argv[i + 1].len;
             if (plen == 1 && pat[0] == '*')
                 pat = NULL; /* matches every key */
@@ -984,7 +985,7 @@ static int cmd_scan(cmd_ctx *c)
 
 static int cmd_keys_pattern(cmd_ctx *c)
 {
-    const char *pat = c->argv[1].ptr;
+    const char *pat = c->argv[1].len ? c->argv[1].ptr : "";
     size_t plen = c->argv[1].len;
     if (plen == 1 && pat[0] == '*')
         pat = NULL;

@@ -351,10 +351,8 @@ static int cmd_getex(cmd_ctx *c)
     uint32_t ei;
     if (!parse_string_options(c, 2, FOR_GETEX, &flags, &ei))
         return cmd_err_syntax(c);
-    uint64_t expire_ms = 0;
-    if (ei && parse_positive_expire(c, ei, flags & (SET_EX | SET_EXAT),
-                                    flags & (SET_EX | SET_PX), &expire_ms))
-        return 0;
+    /* Redis 7 looks the key up before it reads the time: a missing key is
+     * nil even with a bad time. */
     ks_value v;
     int rc = lookup(c, 1, &v);
     if (rc < 0)
@@ -363,6 +361,10 @@ static int cmd_getex(cmd_ctx *c)
         return reply_null(c);
     if (v.type != KS_STRING)
         return cmd_err_wrongtype(c);
+    uint64_t expire_ms = 0;
+    if (ei && parse_positive_expire(c, ei, flags & (SET_EX | SET_EXAT),
+                                    flags & (SET_EX | SET_PX), &expire_ms))
+        return 0;
     bool persist = (flags & SET_PERSIST) && v.expire_ms;
     size_t mark = c->out->size;
     if ((rc = reply_bulk(c, v.data, v.len)))

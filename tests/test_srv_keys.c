@@ -436,6 +436,7 @@ static void test_set_family(void **state)
     nil("GETEX s EX 10");
     nil("GETEX s EX 0"); /* the key is looked up before the time is read */
     nil("GETEX s EX x");
+    ok("SET k v");
     err(E_SYNTAX, "GETEX k PERSIST EX 10");
     err(E_SYNTAX, "GETEX k EX 10 PERSIST");
     err(E_SYNTAX, "GETEX k NX");

@@ -80,7 +80,11 @@ static redisContext *connect_server(void)
 {
     struct timeval tv = {10, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err)
+    if (c && c->err) {
+        redisFree(c);
+        c = NULL;
+    }
+    if (!c)
         return NULL;
     redisSetTimeout(c, tv);
     return c;
@@ -145,6 +149,11 @@ static void server_stop(void)
 static int group_setup(void **state)
 {
     (void)state;
+    if (access(burrowd_path, X_OK)) {
+        fprintf(stderr, "no burrowd at %s: build it (make BUILD=... $BUILD/burrowd) or set BURROWD\n",
+                burrowd_path);
+        return -1;
+    }
     dir = tu_tmpdir("burrow-srvkeys");
     if (!dir)
         return -1;

@@ -314,8 +314,7 @@ int ks_get(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t
     if (klen > ks->max_key)
         return BURROW_ENOTFOUND; /* no such key can be stored */
     decoded d;
-    int rc;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc)
         return rc;
     if (expired(d.expire_ms, now_ms))
@@ -392,8 +391,7 @@ int ks_del(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t
     if (klen > ks->max_key)
         return 0; /* no such key can be stored */
     decoded d;
-    int rc;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc == BURROW_ENOTFOUND)
         return 0;
     if (rc)
@@ -413,8 +411,7 @@ int ks_set_expire(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, u
     if (klen > ks->max_key)
         return 0; /* no such key can be stored */
     decoded d;
-    int rc;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc == BURROW_ENOTFOUND)
         return 0;
     if (rc)

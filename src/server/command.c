@@ -21,6 +21,7 @@ static const cmd_def *const families[] = {
     cmd_admin,
     cmd_multi,
     cmd_pubsub,
+    cmd_json,
 };
 
 #define NAME_MAX_LEN 32

@@ -131,5 +131,6 @@ extern const cmd_def cmd_conn[];
 extern const cmd_def cmd_admin[];
 extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
+extern const cmd_def cmd_json[];
 
 #endif

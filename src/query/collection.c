@@ -994,18 +994,21 @@ int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idl
     doc_val root;
     if (o && o->fields && (rc = projection_compile(o->fields, o->nfields, &p)))
         goto out;
-    if ((rc = ttl_check(txn, &m, id, idlen))) /* before the tier: it may hold it */
-        goto out;
+    /* The tier holds each document with its stored expiry and drops it
+     * when that passes (ttl.c), so a hit needs no look at the TTL. */
     if (hot_get(txn, coll, id, idlen, &sc->hot) == 0) {
         v.data = sc->hot.data;
         v.size = sc->hot.size;
         rc = 0;
     } else {
+        uint64_t expires_at;
+        if ((rc = ttl_check_expiry(txn, &m, id, idlen, &expires_at)))
+            goto out;
         rc = burrow_get(txn, m->docs, id, idlen, &v);
         if (rc == BURROW_ENOTFOUND)
             rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
         if (!rc)
-            hot_offer(txn, coll, id, idlen, v.data, v.size);
+            hot_offer(txn, coll, id, idlen, v.data, v.size, expires_at);
     }
     if (!rc && !(rc = doc_root(v.data, v.size, &root)))
         rc = coll_output(m, root, o ? o->flags : 0, p, &sc->output, out);

@@ -33,6 +33,16 @@
 static _Thread_local const tier_clock *make_clock;
 static _Thread_local bool make_ran;
 
+/* The tier's wall clock judges the expiries it copies from the file, so it
+ * must be the file's clock (ttl_now, which tests replace with
+ * query_set_clock_for_tests): then the tier and the file agree on the
+ * instant a document expires. */
+static uint64_t wall_of_file(void *ctx)
+{
+    (void)ctx;
+    return ttl_now();
+}
+
 int hot_policy_to_tier(int policy)
 {
     switch (policy) {
@@ -53,7 +63,9 @@ static void *tier_make(burrow_db *db)
     o.policy = hot_policy_to_tier(opt->hot_policy); /* checked by burrow_open */
     o.rules.promote_min_misses = opt->hot_promote_min_misses;
     o.rules.demote_idle_ms = opt->hot_demote_idle_ms;
-    o.clock = make_clock;
+    const tier_clock *base = make_clock ? make_clock : tier_clock_default();
+    tier_clock clock = {base->mono_ms, wall_of_file, base->ctx};
+    o.clock = &clock; /* copied by tier_create */
     make_ran = true;
     tier *t = NULL;
     if (tier_create(&o, &t))
@@ -207,13 +219,14 @@ int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf
 }
 
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
-               size_t len)
+               size_t len, uint64_t expires_at)
 {
     tier *t = read_tier(txn);
     if (!t)
         return;
     tier_key k = {coll, strlen(coll), id, idlen};
-    (void)tier_admit(t, &k, doc, len, burrow_txn_id(txn), 0, 0); /* a cache: refusals are fine */
+    /* a cache: refusals are fine */
+    (void)tier_admit(t, &k, doc, len, burrow_txn_id(txn), expires_at, 0);
 }
 
 int burrow_tier_stat(burrow_db *db, burrow_tier_stats *out)

@@ -157,13 +157,16 @@ void hot_note_write(burrow_txn *txn, const char *coll, const char *id, size_t id
 void hot_note_drop(burrow_txn *txn, const char *coll);
 /* Read txns only: the cached binary document (0), else BURROW_ENOTFOUND. */
 int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out);
-/* Offer a document read from the store to the tier (read txns only). */
+/* Offer a document read from the store to the tier (read txns only), with
+ * its stored expiry (Unix ms, ttl_now's clock; 0 = none). */
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
-               size_t len);
+               size_t len, uint64_t expires_at);
 /* enum burrow_tier_policy -> enum tier_policy; -1 when unknown. */
 int hot_policy_to_tier(int policy);
-/* For tests: make db's tier now, reading time from *clock (copied; clock->ctx
- * must outlive db) instead of the system clocks. Call it right after
+/* For tests: make db's tier now, reading its monotonic time from *clock
+ * (copied; clock->ctx must outlive db) instead of the system's. Its wall
+ * clock (expiries) is always ttl_now: replace that with
+ * query_set_clock_for_tests. Call it right after
  * burrow_open, before any read or write: BURROW_EBUSY when the tier exists
  * already, BURROW_EINVAL when it is off. The public API has no clock: time
  * is not something a user should fake. */
@@ -183,6 +186,10 @@ bool ttl_value_expired(burrow_val v, uint64_t now);
  * first (with its index entries, through the normal write path; *mp may
  * be replaced). Cheap when the collection never had a TTL. */
 int ttl_check(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen);
+/* ttl_check that also says, when the document is live, its expiry in
+ * *expires_at (Unix ms; 0 when it has none), for the hot tier. */
+int ttl_check_expiry(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen,
+                     uint64_t *expires_at);
 /* The document id is being deleted: remove its TTL rows (write txn). */
 int ttl_forget(burrow_txn *txn, const coll_meta *m, const char *id, size_t idlen);
 /* The collection is being dropped: remove its TTL rows and bucket. */

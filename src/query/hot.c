@@ -73,7 +73,11 @@ static void *tier_make(burrow_db *db)
     return t;
 }
 
-static void tier_destroy_cb(void *p) { tier_destroy(p); }
+static void tier_destroy_cb(void *p)
+{
+    query_note_close();
+    tier_destroy(p);
+}
 
 tier *hot_tier(burrow_db *db)
 {
@@ -200,13 +204,32 @@ void hot_note_drop(burrow_txn *txn, const char *coll)
         w->failed = true;
 }
 
+/* The last handle this thread read through and its tier, so that a hot
+ * read does not take the handle's lock (db_ext_get) to find the tier. The
+ * close epoch (meta.c) says the address still names the same handle. */
+static _Thread_local struct {
+    burrow_db *db;
+    uint64_t epoch;
+    tier *t;
+} last_read;
+
 /* The tier to read through for txn: none in write txns. */
 static tier *read_tier(burrow_txn *txn)
 {
     const txn_ext_ops **ops;
     if (txn_ext_slot(txn, DB_EXT_TIER, &ops)) /* a write txn */
         return NULL;
-    return hot_tier(burrow_txn_db(txn));
+    burrow_db *db = burrow_txn_db(txn);
+    uint64_t epoch = query_close_epoch();
+    if (last_read.db == db && last_read.epoch == epoch)
+        return last_read.t;
+    tier *t = hot_tier(db);
+    if (t || db_hot_memory(db) == 0) { /* not a failure to make it: keep the answer */
+        last_read.db = db;
+        last_read.epoch = epoch;
+        last_read.t = t;
+    }
+    return t;
 }
 
 int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out)
@@ -216,6 +239,16 @@ int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf
         return BURROW_ENOTFOUND;
     tier_key k = {coll, strlen(coll), id, idlen};
     return tier_get(t, &k, burrow_txn_id(txn), out);
+}
+
+int hot_visit(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+              int (*fn)(void *ctx, const uint8_t *doc, size_t len), void *ctx)
+{
+    tier *t = read_tier(txn);
+    if (!t)
+        return BURROW_ENOTFOUND;
+    tier_key k = {coll, strlen(coll), id, idlen};
+    return tier_visit(t, &k, burrow_txn_id(txn), fn, ctx);
 }
 
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,

@@ -14,6 +14,12 @@
  *  - A read txn reads at its snapshot id: the tier answers only with values
  *    valid at it, and refuses a fill read at a snapshot older than the last
  *    write of that key.
+ *  - Expiry: a document enters the tier with its stored expiry, judged by
+ *    the file's clock (ttl.c), so a hit needs no TTL lookup and an expired
+ *    copy is never served and is dropped when met or swept.
+ *  - Queries (find, count, aggregate) do not read through the tier: scans
+ *    already hold each document, and an index fetch saves too little
+ *    against a copy out of the tier (docs/tier.md, "Queries and the tier").
  *  - The tier is created on first use with the last published commit as
  *    its starting point, under the lock that publishing takes, so no commit
  *    can slip between "before the tier" and "recorded by the tier"; a

@@ -459,7 +459,8 @@ int burrow_doc_ttl(burrow_txn *txn, const char *coll, const char *id, size_t idl
 /* Delete up to max expired documents of every collection, earliest expiry
  * first, with their index entries (write txn). Returns how many (>= 0), or
  * an error. Each call costs O(max log n): call it again while it returns
- * max. */
+ * max. With the hot tier on, it also drops up to max expired RAM copies
+ * (at once, whether txn commits or not). */
 int burrow_ttl_sweep(burrow_txn *txn, unsigned max);
 
 /* ---- queries ------------------------------------------------------------- */
@@ -631,9 +632,10 @@ typedef struct burrow_tier_key_stats {
 int burrow_tier_key_stat(burrow_db *db, const char *coll, const char *id, size_t idlen,
                          burrow_tier_key_stats *out);
 
-/* One bounded step of background work, for a server's timer: demotes
+/* One bounded step of background work, for a server's timer: drops the
+ * RAM copies of expired documents (earliest expiry first), then demotes
  * documents unused for longer than hot_demote_idle_ms, looking at no more
- * than max_work of them. Returns the number demoted (>= 0). */
+ * than max_work documents in all. Returns the number dropped (>= 0). */
 int burrow_tier_step(burrow_db *db, size_t max_work);
 
 /* ---- statistics, check, dump ------------------------------------------ */

@@ -217,13 +217,16 @@ static void walk_tree(struct check *c, pgno_t pg, uint64_t txnid, int level, int
                 (unsigned long long)page_pgno(p));
     unsigned bad;
     const char *why;
-    if (page_check_cells(p, c->psize, &bad, &why)) {
+    int shape = page_check_cells(p, c->psize, &bad, &why);
+    if (shape) {
         if (bad == PAGE_NO_SLOT)
             problem(c, pg, "page %llu: %s", (unsigned long long)pg, why);
         else
             problem(c, pg, "page %llu: %s at slot %u", (unsigned long long)pg, why, bad);
-        c->unwalked = true;
-        return;
+        if (shape != PAGE_MISORDERED) { /* cells not safe to read: go no further */
+            c->unwalked = true;
+            return;
+        }
     }
     if (page_txnid(p) != txnid)
         problem(c, pg, "page %llu: written by txn %llu, its parent expects %llu", (unsigned long long)pg,

@@ -173,6 +173,10 @@ size_t branch_cell_build(uint8_t *out, const void *key, size_t klen, pgno_t chil
  * strictly ascending order. On failure *why is a static phrase and *slot
  * the slot at fault (PAGE_NO_SLOT when the header is). The check (check.c)
  * uses it to name the problem; page_verify to refuse the page.
+ *
+ * Returns 0, BURROW_ECORRUPT when the page cannot be read safely, or
+ * PAGE_MISORDERED when its only fault is key order (every cell is inside
+ * the page, so the check can still walk it and report what lies below).
  */
 int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const char **why)
 {
@@ -196,6 +200,7 @@ int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const cha
     const uint8_t *end = p + psize;
     const uint8_t *pkey = NULL;
     size_t pklen = 0, cells = 0;
+    unsigned misordered = PAGE_NO_SLOT;
     for (unsigned i = 0; i < n; i++) {
         *slot = i;
         unsigned off = page_slot(p, i);
@@ -233,10 +238,9 @@ int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const cha
             }
             cells += (size_t)(q - (p + off)) + (size_t)klen + BRANCH_PTR_SIZE;
         }
-        if (i > 0 && !(kind == PAGE_BRANCH && i == 1) && key_cmp(pkey, pklen, q, (size_t)klen) >= 0) {
-            *why = "keys out of order";
-            return BURROW_ECORRUPT;
-        }
+        if (i > 0 && !(kind == PAGE_BRANCH && i == 1) && key_cmp(pkey, pklen, q, (size_t)klen) >= 0 &&
+            misordered == PAGE_NO_SLOT)
+            misordered = i;
         pkey = q;
         pklen = (size_t)klen;
     }
@@ -246,6 +250,11 @@ int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const cha
     if (cells + page_frag(p) != psize - upper) {
         *why = "cells overlap or leave unaccounted bytes";
         return BURROW_ECORRUPT;
+    }
+    if (misordered != PAGE_NO_SLOT) {
+        *slot = misordered;
+        *why = "keys out of order";
+        return PAGE_MISORDERED;
     }
     return 0;
 }

@@ -116,6 +116,7 @@ int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno);
 /* Structure only; on failure a static phrase in *why and the slot at fault
  * in *slot (PAGE_NO_SLOT: the header or the page as a whole). */
 #define PAGE_NO_SLOT 0xffffffffu
+#define PAGE_MISORDERED 1 /* readable, but keys out of order */
 int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const char **why);
 size_t leaf_cell_build(uint8_t *out, const void *key, size_t klen, const void *val, uint64_t vlen,
                        const uint8_t *ovref);

@@ -16,7 +16,9 @@
  *  - restore round trip; refused with BURROW_ELOCKED while the target is
  *    open (for writing or reading); refused when the backup fails its check;
  *  - compact in place round trip: smaller, same data; refused while open;
- *  - a backup onto a database file someone has open is refused.
+ *  - a backup onto a database file someone has open is refused;
+ *  - a failed or short write, or a failed sync, of the backup file (through
+ *    the fault-injecting OS layer) returns the error and leaves no file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@
 #include <unistd.h>
 
 #include "burrow.h"
+#include "fault_os.h"
 #include "testutil.h"
 
 #define OK(x)                                                                                      \
@@ -777,6 +780,70 @@ static void test_backup_onto_open_file(void **state)
     free(b);
 }
 
+/* ---- I/O errors while writing the backup ---------------------------------------------------- */
+
+static void test_io_errors(void **state)
+{
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, tu_seed() ^ 6);
+    tu_rmtree(dir);
+    free(dir);
+    dir = tu_tmpdir("burrow-backup");
+    fault_os *fo = fault_os_new(NULL, tu_rand(&r));
+    assert_non_null(fo);
+    char *src = path_in("f.db"), *dst = path_in("f-backup.db");
+    burrow_options o = opts();
+    o.os = fault_os_table(fo);
+    burrow_db *db;
+    OK(burrow_open(src, &o, &db));
+    burrow_txn *t;
+    OK(burrow_txn_begin(db, NULL, 0, &t));
+    burrow_bucket b;
+    OK(burrow_bucket_open(t, "alpha", BURROW_CREATE, &b));
+    /* over 2 MiB, so a backup is written in several pieces */
+    static uint8_t big[3000];
+    for (int i = 0; i < 800; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "big%05d", i);
+        tu_fill(&r, big, sizeof big);
+        OK(burrow_put(t, b, key, strlen(key), big, sizeof big, 0));
+    }
+    OK(burrow_txn_commit(t));
+    for (int flags = 0; flags <= 1; flags++) {
+        burrow_backup_options bo = {flags ? BURROW_BACKUP_COMPACT : 0, NULL, NULL, NULL};
+        /* the first and the second piece fail; then a short write */
+        for (uint64_t skip = 0; skip < 2; skip++) {
+            fault_os_fail(fo, FAULT_OP_PWRITE, skip, -ENOSPC, 0);
+            ERR(burrow_backup(db, dst, &bo), -ENOSPC);
+            assert_int_equal(fault_os_fail_fired(fo), 1);
+            assert_false(exists(dst));
+            assert_int_equal(dir_entries(), 1);
+        }
+        fault_os_fail(fo, FAULT_OP_PWRITE, 0, 0, FAULT_SHORT);
+        ERR(burrow_backup(db, dst, &bo), -EIO);
+        assert_false(exists(dst));
+        fault_os_fail(fo, FAULT_OP_SYNC, 0, -EIO, 0);
+        ERR(burrow_backup(db, dst, &bo), -EIO);
+        assert_false(exists(dst));
+        assert_int_equal(dir_entries(), 1);
+        fault_os_fail_clear(fo);
+    }
+    assert_int_equal(fault_os_open_files(fo), 1); /* only the database's own */
+    OK(burrow_backup(db, dst, NULL));
+    bytes got = file_contents(dst, NULL);
+    OK(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &t));
+    bytes want = contents(t);
+    burrow_txn_abort(t);
+    assert_same(&want, &got);
+    OK(burrow_close(db));
+    fault_os_free(fo);
+    free(want.p);
+    free(got.p);
+    free(src);
+    free(dst);
+}
+
 int main(int argc, char **argv)
 {
     tu_init(argc, argv);
@@ -785,6 +852,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_backup_while_writing), cmocka_unit_test(test_compact_smaller),
         cmocka_unit_test(test_cancel),               cmocka_unit_test(test_restore),
         cmocka_unit_test(test_compact_in_place),     cmocka_unit_test(test_backup_onto_open_file),
+        cmocka_unit_test(test_io_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

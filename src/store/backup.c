@@ -197,7 +197,7 @@ static int unused_extents(burrow_txn *t, struct extents *e)
     rc = fl_walk(&fl, collect, e);
     fl_destroy(&fl);
     if (rc) return rc;
-    qsort(e->v, e->n, sizeof *e->v, cmp_extent);
+    if (e->n > 1) qsort(e->v, e->n, sizeof *e->v, cmp_extent);
     for (size_t i = 1; i < e->n; i++)
         if (e->v[i].start < e->v[i - 1].start + e->v[i - 1].len)
             return diag_set(BURROW_ECORRUPT, "backup: freelist extents overlap at page %llu",

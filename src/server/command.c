@@ -22,6 +22,7 @@ static const cmd_def *const families[] = {
     cmd_multi,
     cmd_pubsub,
     cmd_keys,
+    cmd_json,
 };
 
 #define NAME_MAX_LEN 32

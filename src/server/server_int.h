@@ -132,5 +132,6 @@ extern const cmd_def cmd_admin[];
 extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
 extern const cmd_def cmd_keys[];
+extern const cmd_def cmd_json[];
 
 #endif

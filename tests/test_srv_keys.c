@@ -1,8 +1,8 @@
 /*
  * test_srv_keys.c — burrowd's string and key commands, black-box: a real
- * burrowd in a temporary directory on a free port, driven through hiredis
- * (RESP2) and through a raw socket where the bytes matter (RESP3 replies,
- * which hiredis 0.14 cannot read).
+ * burrowd in a temporary directory on a free port (tests/lib/srv.h),
+ * driven through hiredis (RESP2) and through a raw socket where the bytes
+ * matter (RESP3 replies, which hiredis 0.14 cannot read).
  *
  *  - every command of docs/commands-keys.md: replies and Redis's exact
  *    error texts, options and their conflicts;
@@ -36,126 +36,36 @@
 
 #include "burrow.h"
 #include "server/keyspace.h"
+#include "srv.h"
 #include "testutil.h"
 
 /* ---- the server ------------------------------------------------------------------ */
 
 static char *dir;
-static char burrowd_path[1024];
-static pid_t pid;
-static int port;
+static srv_proc srv;
 static redisContext *rc_;
+static const char *const flags[] = {"--threads", "2", "--durability", "no", NULL};
 
-static void find_burrowd(const char *argv0)
-{
-    const char *env = getenv("BURROWD");
-    if (env) {
-        snprintf(burrowd_path, sizeof burrowd_path, "%s", env);
-        return;
-    }
-    /* $(BUILD)/tests/test_srv_keys -> $(BUILD)/burrowd */
-    char self[900];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) {
-        snprintf(self, sizeof self, "%s", argv0);
-        n = (ssize_t)strlen(self);
-    }
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = 0;
-    snprintf(burrowd_path, sizeof burrowd_path, "%s/../burrowd", self);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len))
-        fail_msg("no free port: %s", strerror(errno));
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static redisContext *connect_server(void)
-{
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        c = NULL;
-    }
-    if (!c)
-        return NULL;
-    redisSetTimeout(c, tv);
-    return c;
-}
-
-/* Start burrowd on dir and wait until it answers PING (for 30 s at most:
- * a bound for a stuck start, not a measurement). */
+/* Start burrowd on dir (on the same port after a stop) and connect. */
 static void server_start(void)
 {
-    if (!port)
-        port = free_port();
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char logp[600];
-        snprintf(logp, sizeof logp, "%s/burrowd.log", dir);
-        if (!freopen(logp, "a", stdout) || !freopen(logp, "a", stderr))
-            _exit(126);
-        execl(burrowd_path, burrowd_path, "--dir", dir, "--port", portstr, "--threads", "2",
-              "--durability", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 3000; i++) {
-        redisContext *c = connect_server();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            freeReplyObject(r);
-            if (ok) {
-                rc_ = c;
-                return;
-            }
-            redisFree(c);
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            fail_msg("burrowd (%s) exited at start, status %d; see %s/burrowd.log", burrowd_path, st, dir);
-        usleep(10000);
-    }
-    fail_msg("burrowd did not answer PING");
+    assert_int_equal(srv_start(&srv, dir, flags), 0);
+    rc_ = srv_connect(&srv);
 }
 
-/* SIGTERM, and wait for a clean exit. */
+/* SIGTERM: the server must exit cleanly (0). */
 static void server_stop(void)
 {
     if (rc_) {
         redisFree(rc_);
         rc_ = NULL;
     }
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    pid = 0;
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(srv_stop(&srv), 0);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (access(burrowd_path, X_OK)) {
-        fprintf(stderr, "no burrowd at %s: build it (make BUILD=... $BUILD/burrowd) or set BURROWD\n",
-                burrowd_path);
-        return -1;
-    }
     dir = tu_tmpdir("burrow-srvkeys");
     if (!dir)
         return -1;
@@ -1053,13 +963,8 @@ static void test_restart(void **state)
 
 static int raw_connect(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = srv_sock(&srv, NULL);
     assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
 
@@ -1070,14 +975,10 @@ static void raw_expect(int fd, const char *req, const char *want)
     assert_int_equal(write(fd, req, n), (ssize_t)n);
     size_t wl = strlen(want);
     char got[4096];
-    size_t have = 0;
-    while (have < wl) {
-        ssize_t r = read(fd, got + have, sizeof got - have - 1);
-        if (r <= 0)
-            break;
-        have += (size_t)r;
-    }
-    got[have] = 0;
+    /* Until the expected reply is there, or 10 s: a bound for a wrong
+     * reply, which the comparison below then reports. */
+    long r = srv_sock_read(fd, got, sizeof got, 10000, want);
+    size_t have = r > 0 ? (size_t)r : 0;
     if (have != wl || memcmp(got, want, wl))
         fail_msg("request %s\ngot  [%s]\nwant [%s]", req, got, want);
 }
@@ -1097,12 +998,8 @@ static void test_resp_versions(void **state)
     const char *hello = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n*1\r\n$4\r\nPING\r\n";
     assert_int_equal(write(fd, hello, strlen(hello)), (ssize_t)strlen(hello));
     char hbuf[8192];
-    size_t have = 0;
-    while (have < 7 || memcmp(hbuf + have - 7, "+PONG\r\n", 7)) {
-        ssize_t r = read(fd, hbuf + have, sizeof hbuf - have);
-        assert_true(r > 0);
-        have += (size_t)r;
-    }
+    srv_sock_read(fd, hbuf, sizeof hbuf, 10000, "+PONG\r\n");
+    assert_non_null(strstr(hbuf, "+PONG\r\n"));
     raw_expect(fd, "*2\r\n$3\r\nGET\r\n$5\r\nnokey\r\n", "_\r\n");
     raw_expect(fd, "*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nx\r\n$2\r\nNX\r\n", "_\r\n");
     raw_expect(fd, "*3\r\n$4\r\nMGET\r\n$1\r\nk\r\n$5\r\nnokey\r\n", "*2\r\n$1\r\nv\r\n_\r\n");
@@ -1118,7 +1015,6 @@ static void test_resp_versions(void **state)
 int main(int argc, char **argv)
 {
     tu_init(argc, argv);
-    find_burrowd(argv[0]);
     signal(SIGPIPE, SIG_IGN);
     if (getenv("BURROW_TEST_FILTER"))
         cmocka_set_test_filter(getenv("BURROW_TEST_FILTER"));

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "base/hash.h"
@@ -43,6 +44,13 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- shared buffers ------------------------------------------------------- */
@@ -327,6 +335,7 @@ static void add_out(server *s, session *sess)
     if (sess->out_next || s->out_list == sess) return;
     sess->out_next = s->out_list ? s->out_list : sess; /* self-loop marks the tail */
     s->out_list = sess;
+    s->nout++;
 }
 
 /* Decode a MSG_REQUESTS into batch items; their arguments go to s->args
@@ -476,6 +485,7 @@ static void release_replies(server *s)
         x = nx;
     }
     s->out_list = NULL;
+    s->nout = 0;
 }
 
 static void finish_closes(server *s)
@@ -492,7 +502,21 @@ static void finish_closes(server *s)
 
 static int commit_batch(server *s)
 {
+    uint64_t t0 = mono_ns();
+    /* the clients of the last two write batches: they take turns while a
+     * batch syncs, and the next batch should hold all of them */
+    uint64_t seq = ++s->write_batches;
+    size_t fresh = 0;
+    for (session *x = s->out_list; x; x = x->out_next == x ? NULL : x->out_next) {
+        if (x->last_write_batch + 1 != seq) fresh++;
+        x->last_write_batch = seq;
+    }
+    s->writers_wanted = s->prev_write_sessions + fresh;
+    s->prev_write_sessions = s->nout;
     int rc = burrow_txn_commit(s->txn);
+    uint64_t took = mono_ns() - t0;
+    /* a moving average of the commit's cost (mostly its fdatasync) */
+    s->sync_ns = s->sync_ns ? (s->sync_ns * 7 + took) / 8 : took;
     s->txn = NULL;
     s->stats.commits++;
     if (rc) {
@@ -552,6 +576,29 @@ static void batch_run(server *s)
 
 static void stop_everything(server *s);
 
+/*
+ * Group commit's other half. Under `always`, the clients of a durable
+ * batch get their replies together and send their next writes a few tens
+ * of microseconds later; a batch started at once would hold only the first
+ * few of them and pay a whole fdatasync for them, and the batches would
+ * settle into halves. So a write batch waits, for at most half a commit's
+ * time, until the clients of the last two write batches are back.
+ */
+static void gather(server *s)
+{
+    if (s->cfg.durability != DUR_ALWAYS || s->shutting_down || !s->sync_ns) return;
+    bool write = false;
+    for (size_t i = 0; i < s->nitems && !write; i++) write = item_writes(&s->items[i]);
+    if (!write) return;
+    size_t want = s->writers_wanted;
+    if (s->nout >= want) return;
+    uint64_t budget = s->sync_ns / 2, start = mono_ns();
+    while (s->nout < want && mono_ns() - start < budget && s->nitems < BATCH_MAX_ITEMS) {
+        sched_yield();
+        collect(s);
+    }
+}
+
 static void on_wake(uv_async_t *h)
 {
     server *s = h->data;
@@ -559,6 +606,7 @@ static void on_wake(uv_async_t *h)
      * push that lands after the last pop sends a new wake-up) */
     for (int rounds = 0; rounds < 64; rounds++) {
         if (!collect(s) && !s->closes) break;
+        gather(s);
         batch_run(s);
     }
     if (atomic_load(&s->shutdown_asked) && !s->shutting_down) stop_everything(s);

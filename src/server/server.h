@@ -200,6 +200,7 @@ struct session {
     session *prev, *next;    /* the registry of all sessions */
     session *out_next;       /* in the batch's list of sessions with replies */
     buf out;                 /* replies of the current batch */
+    uint64_t last_write_batch; /* the last write batch it was in (gather) */
     uint32_t out_replies;
 };
 

@@ -169,6 +169,11 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out);
  * (otherwise BURROW_EBUSY and nothing is closed). */
 int burrow_close(burrow_db *db);
 
+/* Make every commit so far durable (one fdatasync of the file). For
+ * databases opened with BURROW_SYNC_NONE that sync on their own schedule
+ * (burrowd's --durability everysec); a no-op cost for BURROW_SYNC_FULL. */
+int burrow_sync(burrow_db *db);
+
 /* Largest key this database accepts (depends on the page size). */
 size_t burrow_max_key_size(const burrow_db *db);
 #define BURROW_MAX_VALUE_SIZE ((size_t)0xFFFFFFFFu) /* largest value: 4 GiB - 1 */

@@ -58,7 +58,8 @@ int ks_get(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t
            ks_value *out);
 
 /* Store a value under key, replacing whatever was there (any type), with
- * expire_ms (0 = none). BURROW_EINVAL for an empty or too long key. */
+ * expire_ms (0 = none). The empty key is a key, as in Redis; BURROW_EINVAL
+ * for a key longer than ks_max_key(). */
 int ks_set(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, int type,
            const void *val, size_t vlen, uint64_t expire_ms);
 
@@ -99,6 +100,17 @@ typedef int (*ks_scan_fn)(void *ctx, const void *key, size_t klen, int type);
 int ks_scan(keyspace *ks, burrow_txn *txn, const void *start, size_t slen, const char *pattern,
             size_t plen, int type, uint64_t now_ms, size_t max_visit, ks_scan_fn fn, void *ctx,
             buf *next);
+
+/*
+ * A live key for RANDOMKEY, copied into *key: 1, or 0 when none was found
+ * within max_visit keys looked at (0 = no limit). It is not uniform: seed
+ * picks a point between the first and the last stored key, then a few
+ * (under 64) keys further, and the first live key from there on is taken,
+ * wrapping around to the first key. The cost is O(log n + max_visit)
+ * whatever the size of the keyspace.
+ */
+int ks_random(keyspace *ks, burrow_txn *txn, uint64_t now_ms, uint64_t seed, size_t max_visit,
+              buf *key);
 
 /*
  * SCAN cursors. Redis clients treat a cursor as an unsigned integer and

@@ -456,6 +456,14 @@ fail:
     return rc;
 }
 
+int burrow_sync(burrow_db *db)
+{
+    if (!db) return BURROW_EINVAL;
+    if (db->rdonly) return 0;
+    int rc = db->os->sync(db->os->ctx, db->fd);
+    return rc ? diag_set(rc, "sync of the database file failed") : 0;
+}
+
 int burrow_close(burrow_db *db)
 {
     if (!db) return 0;

@@ -41,6 +41,7 @@
 
 #include "server/cmd_tier.h"
 #include "server/command.h"
+#include "server/server_int.h"
 
 /* ---- the hot tier being off ---------------------------------------------- */
 
@@ -61,10 +62,10 @@ static bool tier_on(cmd_ctx *c)
  */
 static int tier_fail(cmd_ctx *c, int rc)
 {
-    const char *msg = burrow_errmsg();
-    if (!*msg)
-        msg = burrow_strerror(rc);
-    return resp_errorf(c->out, "ERR %s", msg) ? BURROW_ENOMEM : 0;
+    const char *detail = burrow_errmsg();
+    if (!*detail)
+        detail = burrow_strerror(rc);
+    return resp_errorf(c->out, "ERR %s", detail) ? BURROW_ENOMEM : 0;
 }
 
 /* The collection name in argument i as a C string (room for
@@ -148,7 +149,7 @@ static int wait_add(burrow_db *db, int kind, const char *coll, const char *id, s
     return 0;
 }
 
-void cmd_tier_batch_discard(void)
+static void batch_discard(void)
 {
     while (wait_head) {
         waiting *w = wait_head;
@@ -181,23 +182,12 @@ int cmd_tier_batch_end(burrow_db *db)
         }
         burrow_txn_abort(txn);
     }
-    cmd_tier_batch_discard();
+    batch_discard();
     return done;
 }
 
-/*
- * true when txn is a write txn. The public API has no flag for it, but a
- * read txn cannot have a child (a savepoint): beginning and at once
- * aborting one answers the question and changes nothing.
- */
-static bool txn_writes(burrow_txn *txn)
-{
-    burrow_txn *child;
-    if (burrow_txn_begin(burrow_txn_db(txn), txn, 0, &child))
-        return false;
-    burrow_txn_abort(child);
-    return true;
-}
+/* true when the batch runs in a write txn (a command of it writes). */
+static bool txn_writes(const cmd_ctx *c) { return c->srv->txn_write; }
 
 /* ---- TIER.STATS ---------------------------------------------------------- */
 
@@ -207,14 +197,12 @@ static const char *const policy_names[] = {
     [BURROW_TIER_LFU] = "lfu",
 };
 
-/* The policy in force, as TIER.POLICY last set it or burrowd opened with:
- * the library has no getter, so the data thread remembers it. Per data
- * thread, as the waiting promotions are; -1 until set. */
-static _Thread_local int policy_now = -1;
-
-void cmd_tier_policy_opened(int policy)
+/* The policy in force. The library has no getter; the server's setting
+ * (--eviction, CONFIG SET eviction, TIER.POLICY) is what it was given. */
+static const char *policy_name(const cmd_ctx *c)
 {
-    policy_now = policy;
+    int p = c->srv->cfg.eviction;
+    return p >= 0 && p <= BURROW_TIER_LFU ? policy_names[p] : "hybrid";
 }
 
 static int put_u64(buf *out, const char *name, uint64_t v)
@@ -230,9 +218,8 @@ static int tier_stats(cmd_ctx *c)
     int rc = burrow_tier_stat(c->db, &st);
     if (rc)
         return tier_fail(c, rc);
-    bool policy = policy_now >= 0 && policy_now <= BURROW_TIER_LFU;
     size_t start = c->out->size;
-    rc = resp_map(c->out, c->proto, 10 + policy);
+    rc = resp_map(c->out, c->proto, 11);
     if (!rc)
         rc = put_u64(c->out, "hits", st.hits);
     if (!rc)
@@ -255,10 +242,10 @@ static int tier_stats(cmd_ctx *c)
         rc = resp_bulk_cstr(c->out, "hit_ratio");
     if (!rc)
         rc = resp_double(c->out, c->proto, st.hit_ratio);
-    if (!rc && policy)
+    if (!rc)
         rc = resp_bulk_cstr(c->out, "policy");
-    if (!rc && policy)
-        rc = resp_bulk_cstr(c->out, policy_names[policy_now]);
+    if (!rc)
+        rc = resp_bulk_cstr(c->out, policy_name(c));
     if (rc)
         c->out->size = start;
     return rc;
@@ -273,11 +260,8 @@ static int tier_policy(cmd_ctx *c)
         return cmd_err_syntax(c);
     if (!tier_on(c))
         return 0;
-    if (c->argc == 1) {
-        if (policy_now < 0 || policy_now > BURROW_TIER_LFU)
-            return resp_null(c->out, c->proto);
-        return resp_bulk_cstr(c->out, policy_names[policy_now]);
-    }
+    if (c->argc == 1)
+        return resp_bulk_cstr(c->out, policy_name(c));
     int p = -1;
     for (int k = 0; k <= BURROW_TIER_LFU; k++)
         if (cmd_arg_is(c, 1, policy_names[k]))
@@ -290,7 +274,7 @@ static int tier_policy(cmd_ctx *c)
     int rc = burrow_tier_set_policy(c->db, p);
     if (rc)
         return tier_fail(c, rc);
-    policy_now = p;
+    c->srv->cfg.eviction = p; /* CONFIG GET eviction and INFO say it too */
     return resp_ok(c->out);
 }
 
@@ -394,7 +378,7 @@ static int tier_promote_range(cmd_ctx *c, const char *coll)
     if (!rc && end && !(e = dup_bytes(end->ptr, end->len)))
         rc = BURROW_ENOMEM;
     uint64_t n = 0;
-    if (!rc && !txn_writes(c->txn)) {
+    if (!rc && !txn_writes(c)) {
         rc = burrow_tier_promote_range(c->txn, coll, s, e, 0);
         if (rc >= 0) {
             n = (uint64_t)rc;
@@ -424,7 +408,7 @@ static int tier_promote(cmd_ctx *c)
         return tier_fail(c, rc);
     if (c->argc == 5 && cmd_arg_is(c, 2, "RANGE"))
         return tier_promote_range(c, coll);
-    bool later = txn_writes(c->txn);
+    bool later = txn_writes(c);
     int64_t n = 0;
     for (uint32_t i = 2; i < c->argc; i++) {
         rc = later ? promote_later(c, coll, i, false) : promote_now(c, coll, i, false);
@@ -446,7 +430,7 @@ static int tier_pin(cmd_ctx *c)
     uint64_t count;
     int rc = burrow_doc_count(c->txn, coll, NULL, &count);
     if (!rc)
-        rc = txn_writes(c->txn) ? promote_later(c, coll, 2, true) : promote_now(c, coll, 2, true);
+        rc = txn_writes(c) ? promote_later(c, coll, 2, true) : promote_now(c, coll, 2, true);
     if (rc < 0)
         return rc == BURROW_ENOMEM ? rc : tier_fail(c, rc);
     return resp_int(c->out, rc);

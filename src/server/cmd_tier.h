@@ -24,13 +24,4 @@
  * done. */
 int cmd_tier_batch_end(burrow_db *db);
 
-/* Forget the waiting ones without running them (the data thread is
- * stopping). */
-void cmd_tier_batch_discard(void);
-
-/* Tell TIER.POLICY and TIER.STATS the policy db was opened with (enum
- * burrow_tier_policy): the library has no getter, so the data thread keeps
- * it. Call it on the data thread after burrow_open. */
-void cmd_tier_policy_opened(int policy);
-
 #endif

@@ -499,10 +499,10 @@ static void query_args_free(query_args *q)
 
 /*
  * coll [filter] [SORT f [ASC|DESC] ...] [SKIP n] [LIMIT n] [FIELDS f ...],
- * each clause at most once, in any order; `allowed` names the clauses the
- * command takes ("SORT SKIP LIMIT FIELDS" for FIND). A SORT or FIELDS list
- * runs to the next clause word. Returns 1 when parsed, else as a command
- * returns once the error reply is written.
+ * each clause at most once, in any order; sort_ok, page_ok (SKIP and
+ * LIMIT) and fields_ok say which clauses the command takes. A SORT or
+ * FIELDS list runs to the next clause word. Returns 1 when parsed, else as
+ * a command returns once the error reply is written.
  */
 static int query_parse(cmd_ctx *c, query_args *q, bool sort_ok, bool page_ok, bool fields_ok)
 {

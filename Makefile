@@ -36,7 +36,7 @@ TEST_LOBJ := $(TEST_LIB:%.c=$(BUILD)/%.o)
 
 .PHONY: all lib tests test test-fast test-san bench example clean install fuzz
 
-all: lib $(BUILD)/examples/hello
+all: lib $(BUILD)/examples/hello $(BUILD)/burrowd
 
 lib: $(BUILD)/libburrow.a $(BUILD)/libburrow.so $(BUILD)/burrow.pc
 
@@ -71,7 +71,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libbur
 		$(LDSAN) -lcmocka -lhiredis $(SRV_LIBS) $(LDLIBS)
 
 # The server tests start build/burrowd (or $(BUILD)/burrowd) as a process.
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(BUILD)/burrowd
 
 # Runs every test binary; each prints cmocka's summary. Extra arguments for
 # the randomised tests come from TEST_ARGS (e.g. TEST_ARGS=--long).

@@ -54,6 +54,7 @@ extern "C" {
 #define BURROW_ECONSTRAINT (-30017) /* a schema rule or unique index refused a write */
 #define BURROW_ETYPE (-30018)      /* a value has the wrong type for the operation */
 #define BURROW_ERANGE (-30019)     /* a number is out of range (overflow, not finite) */
+#define BURROW_ECANCELED (-30020)  /* a progress callback asked to stop; nothing was left behind */
 
 /* Name of an error code, for every code above and for negated errno values.
  * Returns a static string; never NULL. */
@@ -101,6 +102,14 @@ typedef struct burrow_os {
     /* Advisory whole-file lock: exclusive (writer) or shared (read-only),
      * never waiting; -EWOULDBLOCK when held elsewhere. */
     int (*lock)(void *ctx, int fd, int exclusive);
+    /* Used by backup, restore and compact only. A table that leaves any of
+     * these NULL gets the default's (so tables written before they existed
+     * keep working). */
+    int (*rename)(void *ctx, const char *from, const char *to); /* atomic replace */
+    int (*unlink)(void *ctx, const char *path);
+    /* Make the last rename or creation of an entry of path's directory
+     * durable (fsync of the directory). */
+    int (*sync_dir)(void *ctx, const char *path);
 } burrow_os;
 
 /* The POSIX implementation. Static storage; never NULL. */
@@ -459,7 +468,8 @@ int burrow_doc_ttl(burrow_txn *txn, const char *coll, const char *id, size_t idl
 /* Delete up to max expired documents of every collection, earliest expiry
  * first, with their index entries (write txn). Returns how many (>= 0), or
  * an error. Each call costs O(max log n): call it again while it returns
- * max. */
+ * max. With the hot tier on, it also drops up to max expired RAM copies
+ * (at once, whether txn commits or not). */
 int burrow_ttl_sweep(burrow_txn *txn, unsigned max);
 
 /* ---- queries ------------------------------------------------------------- */
@@ -631,9 +641,10 @@ typedef struct burrow_tier_key_stats {
 int burrow_tier_key_stat(burrow_db *db, const char *coll, const char *id, size_t idlen,
                          burrow_tier_key_stats *out);
 
-/* One bounded step of background work, for a server's timer: demotes
+/* One bounded step of background work, for a server's timer: drops the
+ * RAM copies of expired documents (earliest expiry first), then demotes
  * documents unused for longer than hot_demote_idle_ms, looking at no more
- * than max_work of them. Returns the number demoted (>= 0). */
+ * than max_work documents in all. Returns the number dropped (>= 0). */
 int burrow_tier_step(burrow_db *db, size_t max_work);
 
 /* ---- statistics, check, dump ------------------------------------------ */
@@ -676,6 +687,115 @@ int burrow_db_stat(burrow_db *db, burrow_db_stats *out);
  * accounted for exactly once (in a tree, the freelist, or free). Returns 0
  * or BURROW_ECORRUPT with the first problem in burrow_errmsg(). */
 int burrow_check(burrow_db *db);
+
+/* Progress of long work (backup, restore, compact, check): done out of
+ * total units (bytes for copies, pages for the check); total does not
+ * change during one call. Called from the working thread, first with done
+ * 0, last with done == total. Return 0 to go on; anything else stops the
+ * work, which then returns BURROW_ECANCELED and leaves no file behind. */
+typedef int (*burrow_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* What the full check found, by page (they add up to pages when the file is
+ * sound: meta + tree + overflow + freelist + free + pending + leaked). */
+typedef struct burrow_check_stats {
+    uint64_t pages;          /* the snapshot's page count */
+    uint64_t meta_pages;     /* 2 */
+    uint64_t tree_pages;     /* branch and leaf pages of the catalog and every bucket */
+    uint64_t overflow_pages; /* pages of overflow runs */
+    uint64_t freelist_pages; /* pages of the saved freelist */
+    uint64_t free_pages;     /* listed free */
+    uint64_t pending_pages;  /* listed as freed, waiting for old snapshots */
+    uint64_t leaked_pages;   /* used by nothing (each range is a problem) */
+    uint64_t buckets;        /* bucket records found */
+    uint64_t keys;           /* keys found in all buckets */
+} burrow_check_stats;
+
+typedef struct burrow_check_options {
+    /* Called once per problem: pgno is the page at fault (for a problem of
+     * the meta page, the meta page's slot, 0 or 1) and problem a sentence
+     * that starts with it ("page 812: keys out of order at slot 3"), valid
+     * during the call only. NULL: problems are only counted. */
+    void (*report)(void *ctx, uint64_t pgno, const char *problem);
+    burrow_progress_fn progress; /* NULL: none; units are pages */
+    void *ctx;                   /* passed to both */
+} burrow_check_options;
+
+/* Full integrity check of the last committed state, reporting every
+ * problem it finds, not only the first: each page's checksum, kind and
+ * structure, key order in pages and against the parents' separators, child
+ * txn ids, key counts and heights against the bucket records, overflow
+ * runs, the freelist, and page ownership (no page used twice; a page used
+ * by nothing is leaked). Every walk is bounded by the page count and never
+ * enters a page twice, so no file content makes it crash or loop. opt and
+ * stats may be NULL. Returns the number of problems (0: clean), or
+ * BURROW_EINVAL, BURROW_ENOMEM, BURROW_ECANCELED. Any thread; writers go on
+ * meanwhile (it reads a snapshot). */
+int burrow_check_all(burrow_db *db, const burrow_check_options *opt, burrow_check_stats *stats);
+
+/* ---- backup, restore, compact -------------------------------------------- */
+
+#define BURROW_BACKUP_COMPACT 0x1u /* only live pages, renumbered in tree order, no freelist */
+
+typedef struct burrow_backup_options {
+    unsigned flags;              /* BURROW_BACKUP_COMPACT */
+    burrow_txn *txn;             /* a read txn of db whose snapshot to copy (it stays
+                                    the caller's); NULL: the last commit, in a read
+                                    txn of the backup's own */
+    burrow_progress_fn progress; /* NULL: none; units are bytes of the copy */
+    void *progress_ctx;
+} burrow_backup_options;
+
+/* Receives the bytes of a backup in order, in pieces of any size up to
+ * 1 MiB; buf is valid during the call only. Return 0, or a negative code
+ * that stops the backup and is returned by it. */
+typedef int (*burrow_write_fn)(void *ctx, const void *buf, size_t len);
+
+/*
+ * Hot backup: copy one snapshot while write txns go on. The copy is a
+ * database file whose newest commit is that snapshot (both meta pages hold
+ * it). Without BURROW_BACKUP_COMPACT it has the source's page numbers and
+ * freelist, with pages that are free in the snapshot written as zeros; with
+ * it, the live pages renumbered from 2 in tree order, no free pages, so it
+ * is smaller after heavy deletes. The same snapshot and flags always give
+ * the same bytes, whichever form writes them.
+ *
+ * burrow_backup writes to a temporary file in path's directory, syncs it,
+ * renames it to path and syncs the directory: path holds either what it
+ * held before or the whole backup, whatever happens. An existing database
+ * at path that is open (by anyone, through burrow_open's lock) is refused
+ * with BURROW_ELOCKED. burrow_backup_stream hands the bytes to write
+ * instead, holding at most 1 MiB of them in memory.
+ *
+ * opt may be NULL. Returns 0, BURROW_EINVAL, BURROW_ECORRUPT (a page of the
+ * snapshot is damaged: compacting reads and verifies every live page),
+ * BURROW_ECANCELED, BURROW_ELOCKED, BURROW_ENOMEM, -errno, or write's code.
+ * The snapshot's pages stay pinned (not reused by writers) until it returns.
+ */
+int burrow_backup(burrow_db *db, const char *path, const burrow_backup_options *opt);
+int burrow_backup_stream(burrow_db *db, burrow_write_fn write, void *write_ctx,
+                         const burrow_backup_options *opt);
+
+/*
+ * Replace the database file at path with the backup at backup_path: the
+ * backup must open and pass burrow_check_all (else BURROW_ECORRUPT, or what
+ * opening it returned, and path is untouched); its newest commit is then
+ * written to a temporary file, synced, and renamed over path. Refused with
+ * BURROW_ELOCKED while anyone has path open (burrow_open's lock, held by
+ * restore until the rename). path need not exist. opt (may be NULL) gives
+ * the OS layer and the new file's mode; progress counts the check and the
+ * copy together.
+ */
+int burrow_restore(const char *backup_path, const char *path, const burrow_options *opt,
+                   burrow_progress_fn progress, void *progress_ctx);
+
+/*
+ * Compact the database file at path in place: a compacting backup of its
+ * last commit to a temporary file, then a rename over path, all while
+ * holding the file's lock for writing (BURROW_ELOCKED if anyone has it
+ * open). A crash leaves the old file or the compacted one, never a mix.
+ */
+int burrow_compact(const char *path, const burrow_options *opt, burrow_progress_fn progress,
+                   void *progress_ctx);
 
 /* Write a human-readable dump of bucket b's tree to out. */
 int burrow_dump(burrow_txn *txn, burrow_bucket b, FILE *out);

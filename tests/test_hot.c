@@ -6,6 +6,8 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,31 @@ static void api_json(burrow_txn *t, const char *id, burrow_buf *out)
     OK(rc);
 }
 
+/* The stored bytes of id in txn (valid while it lives); size 0 when there
+ * is none. */
+static burrow_val store_bin(burrow_txn *t, const char *id)
+{
+    burrow_bucket b;
+    burrow_val v = {0};
+    if (burrow_bucket_open(t, "c:docs", 0, &b) || burrow_get(t, b, id, strlen(id), &v))
+        v.size = 0;
+    return v;
+}
+
+/* Binary output through the API: the path that copies straight from the
+ * tier's bytes under its lock. */
+static void api_bin(burrow_txn *t, const char *id, burrow_buf *out)
+{
+    burrow_output o = {.flags = BURROW_OUT_BINARY | BURROW_OUT_RAW};
+    int rc = burrow_doc_get(t, "docs", id, strlen(id), &o, out);
+    if (rc == BURROW_ENOTFOUND) {
+        out->size = 0;
+        return;
+    }
+    OK(rc);
+}
+
+/* The API's JSON read of id equals the store's at t's snapshot. */
 static void same(burrow_txn *t, const char *id)
 {
     burrow_buf a = {0}, b = {0};
@@ -71,6 +98,21 @@ static void same(burrow_txn *t, const char *id)
     if (a.size)
         assert_memory_equal(a.data, b.data, a.size);
     burrow_buf_free(&a);
+    burrow_buf_free(&b);
+}
+
+/* Both of the API's read paths equal the store at t's snapshot: JSON (a
+ * copy out of the tier, shaped after) and binary (copied from the tier's
+ * bytes under its lock). Two reads: two accesses. */
+static void same_both(burrow_txn *t, const char *id)
+{
+    same(t, id);
+    burrow_buf b = {0};
+    burrow_val v = store_bin(t, id);
+    api_bin(t, id, &b);
+    assert_int_equal(v.size, b.size);
+    if (v.size)
+        assert_memory_equal(v.data, b.data, v.size);
     burrow_buf_free(&b);
 }
 
@@ -181,7 +223,7 @@ static void test_random_coherence(void **state)
                 else
                     OK(burrow_doc_insert(w, "docs", doc, strlen(doc), NULL));
                 burrow_buf_free(&cur);
-                same(w, id);
+                same_both(w, id);
             }
             if (tu_chance(&r, 1, 4))
                 burrow_txn_abort(w);
@@ -204,8 +246,8 @@ static void test_random_coherence(void **state)
             int k = (int)tu_below(&r, READERS);
             if (!readers[k])
                 OK(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &readers[k]));
-            same(readers[k], id);
-            same(readers[k], id);
+            same_both(readers[k], id);
+            same_both(readers[k], id);
         }
         burrow_tier_stats st;
         OK(burrow_tier_stat(db, &st));
@@ -221,6 +263,183 @@ static void test_random_coherence(void **state)
         if (readers[k])
             burrow_txn_abort(readers[k]);
     OK(burrow_close(db));
+}
+
+/*
+ * Reads keep per-thread shortcuts to a handle's collection metadata and
+ * tier (meta_borrow, hot.c), keyed by the handle's address and the
+ * snapshot. A handle closed and another opened, very likely at the same
+ * address, with the same snapshot ids and collection names but other
+ * metadata (bucket handles, a computed field) and other documents: every
+ * read must see the new file, never the old one's metadata or cache.
+ */
+static void test_handle_reuse(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 6; round++) {
+        bool hot = round & 1, with_computed = !(round & 2);
+        unlink(path);
+        burrow_db *db = open_db(hot ? 1 << 20 : 0);
+        burrow_txn *w;
+        OK(burrow_txn_begin(db, NULL, 0, &w));
+        /* A collection made first shifts the bucket handles of "docs". */
+        if (round % 3 == 0)
+            OK(burrow_coll_create(w, "other", NULL));
+        const char *sch =
+            with_computed ? "{\"computed\": {\"d\": {\"$concat\": [\"$v\", \"!\"]}}}" : NULL;
+        OK(burrow_coll_create(w, "docs", sch));
+        char d[96];
+        snprintf(d, sizeof d, "{\"_id\":\"k\",\"v\":\"round%d\"}", round);
+        OK(burrow_doc_insert(w, "docs", d, strlen(d), NULL));
+        if (round % 3 == 0)
+            OK(burrow_doc_insert(w, "other", "{\"_id\":\"k\",\"v\":\"other\"}", 23, NULL));
+        OK(burrow_txn_commit(w));
+        for (int pass = 0; pass < 2; pass++) { /* a miss, then a hit when hot */
+            burrow_txn *r;
+            OK(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &r));
+            same_both(r, "k");
+            burrow_buf out = {0};
+            OK(burrow_doc_get(r, "docs", "k", 1, NULL, &out));
+            char want[128];
+            if (with_computed)
+                snprintf(want, sizeof want, "{\"_id\":\"k\",\"v\":\"round%d\",\"d\":\"round%d!\"}",
+                         round, round);
+            else
+                snprintf(want, sizeof want, "{\"_id\":\"k\",\"v\":\"round%d\"}", round);
+            assert_string_equal((const char *)out.data, want);
+            burrow_buf_free(&out);
+            burrow_txn_abort(r);
+        }
+        OK(burrow_close(db));
+    }
+
+    /* The same file reopened: the same snapshot id and metadata record,
+     * but bucket handles are numbered per handle, in the order buckets
+     * are first opened. Open "c:other" by hand first in the new handle, so
+     * "docs" gets another number than it had. */
+    for (int hot = 0; hot < 2; hot++) {
+        unlink(path);
+        burrow_db *db = open_db(hot ? 1 << 20 : 0);
+        burrow_txn *w, *r;
+        OK(burrow_txn_begin(db, NULL, 0, &w));
+        OK(burrow_coll_create(w, "docs", NULL));
+        OK(burrow_coll_create(w, "other", NULL));
+        OK(burrow_doc_insert(w, "docs", "{\"_id\":\"k\",\"v\":\"docs\"}", 22, NULL));
+        OK(burrow_doc_insert(w, "other", "{\"_id\":\"k\",\"v\":\"other\"}", 23, NULL));
+        OK(burrow_txn_commit(w));
+        OK(burrow_close(db));
+        burrow_buf out = {0};
+        for (int open = 0; open < 2; open++) {
+            db = open_db(hot ? 1 << 20 : 0);
+            OK(burrow_txn_begin(db, NULL, BURROW_TXN_RDONLY, &r));
+            if (open) {
+                burrow_bucket b;
+                OK(burrow_bucket_open(r, "c:other", 0, &b));
+            }
+            OK(burrow_doc_get(r, "docs", "k", 1, NULL, &out));
+            assert_string_equal((const char *)out.data, "{\"_id\":\"k\",\"v\":\"docs\"}");
+            same_both(r, "k");
+            burrow_txn_abort(r);
+            OK(burrow_close(db));
+        }
+        burrow_buf_free(&out);
+    }
+}
+
+/*
+ * Reader threads (each with its own per-thread shortcuts, dropped when it
+ * exits) read through the tier while the main thread commits updates:
+ * every read, JSON and binary, equals the store's bytes at the reader's
+ * snapshot. Threads cannot fail a cmocka assertion, so they count.
+ */
+#define TN_DOCS 16
+#define TN_THREADS 3
+static burrow_db *tn_db;
+static atomic_int tn_stop, tn_bad, tn_reads;
+
+static void *tn_reader(void *arg)
+{
+    tu_rng r;
+    tu_rng_seed(&r, (uint64_t)(uintptr_t)arg);
+    burrow_buf j = {0}, b = {0}, sj = {0};
+    burrow_output ob = {.flags = BURROW_OUT_BINARY | BURROW_OUT_RAW};
+    burrow_output oj = {.flags = BURROW_OUT_RAW};
+    while (!atomic_load(&tn_stop) || atomic_load(&tn_reads) < 2000) {
+        burrow_txn *t;
+        if (burrow_txn_begin(tn_db, NULL, BURROW_TXN_RDONLY, &t)) {
+            atomic_fetch_add(&tn_bad, 1);
+            break;
+        }
+        for (int i = 0; i < 20; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "d%d", (int)tu_below(&r, TN_DOCS));
+            burrow_val v = store_bin(t, id);
+            int rj = burrow_doc_get(t, "docs", id, strlen(id), &oj, &j);
+            int rb = burrow_doc_get(t, "docs", id, strlen(id), &ob, &b);
+            bool ok = rj == 0 && rb == 0 && v.size == b.size &&
+                      memcmp(v.data, b.data, v.size) == 0 &&
+                      burrow_json_write(v.data, v.size, 0, &sj) == 0 && sj.size == j.size &&
+                      memcmp(sj.data, j.data, j.size) == 0;
+            if (!ok)
+                atomic_fetch_add(&tn_bad, 1);
+            atomic_fetch_add(&tn_reads, 1);
+        }
+        burrow_txn_abort(t);
+    }
+    burrow_buf_free(&j);
+    burrow_buf_free(&b);
+    burrow_buf_free(&sj);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed();
+    unlink(path);
+    tn_db = open_db(4096); /* small: evictions too */
+    burrow_txn *w;
+    OK(burrow_txn_begin(tn_db, NULL, 0, &w));
+    OK(burrow_coll_create(w, "docs", NULL));
+    for (int i = 0; i < TN_DOCS; i++) {
+        char d[64];
+        snprintf(d, sizeof d, "{\"_id\":\"d%d\",\"v\":0}", i);
+        OK(burrow_doc_insert(w, "docs", d, strlen(d), NULL));
+    }
+    OK(burrow_txn_commit(w));
+    atomic_store(&tn_stop, 0);
+    atomic_store(&tn_bad, 0);
+    atomic_store(&tn_reads, 0);
+    pthread_t th[TN_THREADS];
+    for (int i = 0; i < TN_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, tn_reader, (void *)(uintptr_t)(seed + i)), 0);
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    burrow_update *u;
+    const char *us = "{\"$inc\":{\"v\":1}}";
+    OK(burrow_update_compile(us, strlen(us), &u));
+    for (int c = 0; c < 300; c++) {
+        OK(burrow_txn_begin(tn_db, NULL, 0, &w));
+        for (int k = 0; k < 3; k++) {
+            char id[16];
+            snprintf(id, sizeof id, "d%d", (int)tu_below(&r, TN_DOCS));
+            assert_int_equal(burrow_doc_update(w, "docs", id, strlen(id), u, NULL, 0), 1);
+        }
+        if (tu_chance(&r, 1, 5))
+            burrow_txn_abort(w);
+        else
+            OK(burrow_txn_commit(w));
+    }
+    atomic_store(&tn_stop, 1);
+    for (int i = 0; i < TN_THREADS; i++)
+        pthread_join(th[i], NULL);
+    burrow_update_free(u);
+    assert_int_equal(atomic_load(&tn_bad), 0);
+    burrow_tier_stats st;
+    OK(burrow_tier_stat(tn_db, &st));
+    assert_true(st.hits > 0);
+    assert_true(st.bytes_used <= st.budget);
+    OK(burrow_close(tn_db));
 }
 
 /* ---- the control surface (burrow_tier_*), with a fake clock ---------------- */
@@ -720,8 +939,8 @@ static void test_ctl_random(void **state)
             assert_true(burrow_tier_step(db, tu_below(&r, 8)) >= 0);
             break;
         default:
-            same(rt, id);
-            same(rt, id);
+            same_both(rt, id);
+            same_both(rt, id);
         }
         burrow_tier_stats st;
         stats(db, &st);
@@ -755,6 +974,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hits_and_coherence),
         cmocka_unit_test(test_random_coherence),
+        cmocka_unit_test(test_handle_reuse),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_ctl_off),
         cmocka_unit_test(test_ctl_promote),
         cmocka_unit_test(test_ctl_pin),

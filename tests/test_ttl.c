@@ -15,7 +15,8 @@
  *  - lazy deletion by a write txn, undone by its abort;
  *  - an aborted TTL change leaves nothing; drop removes the TTL rows;
  *  - rewriting the metadata (a new index) keeps the collection's TTLs;
- *  - the hot tier never serves an expired document;
+ *  - the hot tier never serves an expired document, and expiry drops its
+ *    RAM copy (met by a read, by either sweep, across a reopen);
  *  - random inserts, expiries (some in the past), replaces, deletes, gets
  *    in write txns, sweeps, clock steps and aborts against an in-test
  *    model: after each txn every get, TTL, count and indexed find agrees,
@@ -710,6 +711,165 @@ static void test_hot_tier(void **state)
     OK(burrow_close(db));
 }
 
+/* Is coll/id's RAM copy in the hot tier? (key_stat is not an access.) */
+static bool in_tier(burrow_db *db, const char *coll, const char *id)
+{
+    burrow_tier_key_stats ks;
+    int rc = burrow_tier_key_stat(db, coll, id, strlen(id), &ks);
+    if (rc != BURROW_ENOTFOUND)
+        OK(rc);
+    return rc == 0;
+}
+
+static burrow_tier_stats tier_stats(burrow_db *db)
+{
+    burrow_tier_stats st;
+    OK(burrow_tier_stat(db, &st));
+    assert_true(st.bytes_used <= st.budget);
+    return st;
+}
+
+/* Read every id of "x" in one read txn; the ones whose TTL has passed are
+ * missing and the others are read. */
+#define XN 16
+static void read_all_x(burrow_db *db, const uint64_t *exp)
+{
+    burrow_txn *t = rtx(db);
+    for (int i = 0; i < XN; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "x%02d", i);
+        if (exp[i] && fake_ms >= exp[i])
+            ERR(get(t, "x", id), BURROW_ENOTFOUND);
+        else
+            OK(get(t, "x", id));
+    }
+    burrow_txn_abort(t);
+}
+
+/*
+ * Expiry drops the RAM copy: a document cached with a TTL leaves the tier
+ * when the TTL passes, whether a read meets it (the lazy path), the sweep
+ * steps the tier's expiry heap (burrow_ttl_sweep, even in a txn that then
+ * aborts, and burrow_tier_step), or nothing touches it but a write. Bytes
+ * used go down; reads after expiry miss; after a reopen the expired
+ * documents stay missing and never come back into RAM.
+ */
+static void test_hot_expiry_frees_ram(void **state)
+{
+    (void)state;
+    fake_ms = T0;
+    burrow_db *db = db_open_hot(true, 1 << 20);
+    uint64_t exp[XN];
+    burrow_txn *t = wtx(db);
+    OK(burrow_coll_create(t, "x", NULL));
+    for (int i = 0; i < XN; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "x%02d", i);
+        insert_n(t, "x", id, i);
+        /* x00..x03: due at T0+100; x04..x07: T0+200; x08..x11: T0+300;
+         * the rest never. x00..x07 get their TTL now, x08..x11 after they
+         * are cached (the copy without a TTL must go at that commit). */
+        exp[i] = i < 4 ? T0 + 100 : i < 8 ? T0 + 200 : i < 12 ? T0 + 300 : 0;
+        if (i < 8)
+            OK(expire_at(t, "x", id, exp[i]));
+    }
+    OK(burrow_txn_commit(t));
+    read_all_x(db, exp);
+    t = wtx(db);
+    for (int i = 8; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "x%02d", i);
+        OK(expire_at(t, "x", id, exp[i]));
+    }
+    OK(burrow_txn_commit(t));
+    read_all_x(db, exp);
+    burrow_tier_stats st = tier_stats(db);
+    assert_int_equal(st.entries, XN);
+    size_t full = st.bytes_used;
+
+    /* The lazy path: a read of an expired document misses and drops it. */
+    fake_ms = T0 + 100;
+    t = rtx(db);
+    ERR(get(t, "x", "x00"), BURROW_ENOTFOUND);
+    burrow_txn_abort(t);
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 1);
+    assert_true(st.bytes_used < full);
+    assert_false(in_tier(db, "x", "x00"));
+
+    /* The sweep drops the other expired copies, bounded by max, even when
+     * its txn aborts (the documents then stay stored, expired). */
+    size_t before = st.bytes_used;
+    t = wtx(db);
+    assert_int_equal(burrow_ttl_sweep(t, 2), 2); /* two documents deleted */
+    burrow_txn_abort(t);
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 3); /* two RAM copies gone */
+    assert_true(st.bytes_used < before);
+    t = wtx(db);
+    assert_int_equal(burrow_ttl_sweep(t, 100), 4); /* x00..x03 deleted */
+    burrow_txn_abort(t);
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 4);
+    for (int i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "x%02d", i);
+        assert_false(in_tier(db, "x", id));
+    }
+    t = rtx(db);
+    assert_true(stored(t, "x", "x01")); /* the sweeps aborted */
+    burrow_txn_abort(t);
+
+    /* burrow_tier_step steps the same heap (a server's timer), bounded. */
+    fake_ms = T0 + 200;
+    before = st.bytes_used;
+    assert_int_equal(burrow_tier_step(db, 3), 3);
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 7);
+    assert_true(st.bytes_used < before);
+    assert_int_equal(burrow_tier_step(db, 100), 1);
+    assert_int_equal(burrow_tier_step(db, 100), 0);
+    assert_int_equal(tier_stats(db).entries, XN - 8);
+
+    /* Nothing touches x08..x11 but a committed sweep: gone from RAM and
+     * from the file. The other copies are still there and still hit. */
+    fake_ms = T0 + 300;
+    t = wtx(db);
+    assert_int_equal(burrow_ttl_sweep(t, 100), 12);
+    OK(burrow_txn_commit(t));
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 12);
+    uint64_t hits = st.hits;
+    read_all_x(db, exp);
+    st = tier_stats(db);
+    assert_int_equal(st.hits, hits + (XN - 12));
+    assert_int_equal(st.entries, XN - 12);
+
+    /* A copy cached with a future TTL: after a reopen it is read back with
+     * its TTL, and dropped when that passes. */
+    t = wtx(db);
+    OK(expire_at(t, "x", "x12", T0 + 400));
+    OK(burrow_txn_commit(t));
+    exp[12] = T0 + 400;
+    OK(burrow_close(db));
+    db = db_open_hot(false, 1 << 20);
+    assert_int_equal(tier_stats(db).entries, 0);
+    read_all_x(db, exp);
+    assert_int_equal(tier_stats(db).entries, XN - 12);
+    assert_true(in_tier(db, "x", "x12"));
+    fake_ms = T0 + 400;
+    assert_false(in_tier(db, "x", "x12"));
+    read_all_x(db, exp);
+    st = tier_stats(db);
+    assert_int_equal(st.entries, XN - 13);
+    t = rtx(db);
+    assert_int_equal(count(t, "x", NULL), XN - 13);
+    assert_true(stored(t, "x", "x12")); /* expired, not swept yet */
+    burrow_txn_abort(t);
+    burrow_buf_free(&out_buf);
+    OK(burrow_close(db));
+}
+
 /* An expiry key longer than the database takes is refused before anything
  * is written (small pages, long names). */
 static void test_key_too_long(void **state)
@@ -912,6 +1072,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_drop_and_metadata),
         cmocka_unit_test(test_hot_tier),
+        cmocka_unit_test(test_hot_expiry_frees_ram),
         cmocka_unit_test(test_key_too_long),
         cmocka_unit_test(test_random_against_model),
     };

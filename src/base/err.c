@@ -43,6 +43,7 @@ const char *burrow_strerror(int err)
     case BURROW_ECONSTRAINT: return "constraint violated";
     case BURROW_ETYPE: return "wrong type";
     case BURROW_ERANGE: return "number out of range";
+    case BURROW_ECANCELED: return "cancelled by a progress callback";
     default: break;
     }
     if (err < 0 && err > -4096) return strerror(-err);

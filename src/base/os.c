@@ -2,13 +2,16 @@
  * os.c — the default OS layer: POSIX calls behind the burrow_os table.
  *
  * This is the only file in the library that calls open, pread, pwrite,
- * fdatasync, mmap, ftruncate or flock. Everything above goes through a
+ * fdatasync, mmap, ftruncate, flock, rename or unlink. Everything above goes through a
  * burrow_os table so tests can swap in a fault-injecting implementation.
  */
 #include "burrow.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -104,6 +107,40 @@ static int os_lock(void *ctx, int fd, int exclusive)
     return 0;
 }
 
+static int os_rename(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int os_unlink(void *ctx, const char *path)
+{
+    (void)ctx;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int os_sync_dir(void *ctx, const char *path)
+{
+    (void)ctx;
+    /* the directory part of path, or "." when it has none */
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) >= sizeof dir)
+        return -ENAMETOOLONG;
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    /* some file systems cannot sync a directory; the rename is still atomic */
+    return rc == -EINVAL ? 0 : rc;
+}
+
 static const burrow_os os_default = {
     .ctx = NULL,
     .open = os_open,
@@ -116,6 +153,9 @@ static const burrow_os os_default = {
     .mmap = os_mmap,
     .munmap = os_munmap,
     .lock = os_lock,
+    .rename = os_rename,
+    .unlink = os_unlink,
+    .sync_dir = os_sync_dir,
 };
 
 const burrow_os *burrow_os_default(void) { return &os_default; }

@@ -378,9 +378,13 @@ static size_t parse_input(struct net_conn *c, resp_parser *p, const char *data, 
             c->need = need;
             break;
         }
-        protocol_error(c, rc == RESP_EPROTO ? p->err : "ERR out of memory reading the request");
+        /* the requests before the bad one are answered first, in order */
+        bool sent = flush_batch(c);
         t->batch.size = 0;
         t->batch_count = 0;
+        char why[160];
+        if (rc == RESP_EPROTO) snprintf(why, sizeof why, "ERR %s", p->err);
+        protocol_error(c, rc == RESP_EPROTO && sent ? why : "ERR out of memory reading the request");
         resp_parser_reset(p);
         return 0;
     }

@@ -970,50 +970,99 @@ int burrow_doc_insert_bin(burrow_txn *txn, const char *coll, const void *doc, si
     return insert_root(txn, coll, root, doc, len, id);
 }
 
+/* A hot read (hot_visit) of burrow_doc_get. Output that is a copy of the
+ * document (binary, no projection, no computed fields) is made under the
+ * tier's lock straight from its bytes: one copy in all, and the lock is
+ * held no longer than tier_get would hold it for its own copy. Other
+ * shapes (JSON text, computed fields, projections) cost far more than a
+ * copy, so the document is copied out and shaped after the lock is
+ * released, and other readers of the tier do not wait for them. */
+typedef struct get_hit_ctx {
+    const coll_meta *m;
+    unsigned flags;
+    bool direct; /* shape under the lock */
+    bool hit;
+    buf *out;    /* direct: the caller's output; else the copy */
+} get_hit_ctx;
+
+static int get_hit(void *ctx, const uint8_t *doc, size_t len)
+{
+    get_hit_ctx *g = ctx;
+    g->hit = true;
+    if (!g->direct) {
+        g->out->size = 0;
+        return buf_append(g->out, doc, len);
+    }
+    doc_val root;
+    int rc = doc_root(doc, len, &root);
+    return rc ? rc : coll_output(g->m, root, g->flags, NULL, NULL, g->out);
+}
+
 int burrow_doc_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
                    const burrow_output *o, burrow_buf *out)
 {
     diag_clear();
     if (!txn || !out)
         return diag_set(BURROW_EINVAL, "doc_get: txn and out are required");
-    if (o && (o->flags & ~(BURROW_OUT_BINARY | BURROW_OUT_PRETTY | BURROW_OUT_RAW)))
-        return diag_set(BURROW_EINVAL, "doc_get: unknown output flags 0x%x", o->flags);
+    unsigned flags = o ? o->flags : 0;
+    if (flags & ~(BURROW_OUT_BINARY | BURROW_OUT_PRETTY | BURROW_OUT_RAW))
+        return diag_set(BURROW_EINVAL, "doc_get: unknown output flags 0x%x", flags);
     int rc = id_check(id, idlen);
     if (rc)
         return rc;
     coll_meta *m;
-    if ((rc = meta_acquire(txn, coll, &m)))
+    bool owned;
+    if ((rc = meta_borrow(txn, coll, &m, &owned)))
         return rc;
+    bool project = o && o->fields;
+    get_hit_ctx g = {m, flags, false, false, out};
+    g.direct = !project && (flags & BURROW_OUT_BINARY) &&
+               (!m->computed || (flags & BURROW_OUT_RAW));
     projection *p = NULL;
-    scratch *sc = scratch_get();
-    burrow_val v;
-    if (!sc) {
+    scratch *sc = NULL;
+    if (g.direct) {
+        /* The tier holds each document with its stored expiry and drops it
+         * when that passes (ttl.c), so a hit needs no look at the TTL. */
+        rc = hot_visit(txn, coll, id, idlen, get_hit, &g);
+        if (g.hit)
+            goto out;
+    }
+    if (!(sc = scratch_get())) {
         rc = BURROW_ENOMEM;
         goto out;
     }
-    doc_val root;
-    if (o && o->fields && (rc = projection_compile(o->fields, o->nfields, &p)))
+    if (project && (rc = projection_compile(o->fields, o->nfields, &p)))
         goto out;
-    if ((rc = ttl_check(txn, &m, id, idlen))) /* before the tier: it may hold it */
-        goto out;
-    if (hot_get(txn, coll, id, idlen, &sc->hot) == 0) {
+    burrow_val v;
+    if (!g.direct) {
+        g.out = &sc->hot;
+        rc = hot_visit(txn, coll, id, idlen, get_hit, &g);
+    }
+    if (g.hit) {
+        if (rc)
+            goto out;
         v.data = sc->hot.data;
         v.size = sc->hot.size;
-        rc = 0;
     } else {
+        uint64_t expires_at;
+        if ((rc = ttl_check_expiry(txn, &m, id, idlen, &expires_at)))
+            goto out;
         rc = burrow_get(txn, m->docs, id, idlen, &v);
         if (rc == BURROW_ENOTFOUND)
             rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
-        if (!rc)
-            hot_offer(txn, coll, id, idlen, v.data, v.size);
+        if (rc)
+            goto out;
+        hot_offer(txn, coll, id, idlen, v.data, v.size, expires_at);
     }
-    if (!rc && !(rc = doc_root(v.data, v.size, &root)))
-        rc = coll_output(m, root, o ? o->flags : 0, p, &sc->output, out);
+    doc_val root;
+    if (!(rc = doc_root(v.data, v.size, &root)))
+        rc = coll_output(m, root, flags, p, &sc->output, out);
 out:
     projection_free(p);
     if (sc)
         scratch_trim(sc);
-    meta_release(txn, m);
+    if (owned)
+        meta_release(txn, m);
     return rc;
 }
 

@@ -14,6 +14,12 @@
  *  - A read txn reads at its snapshot id: the tier answers only with values
  *    valid at it, and refuses a fill read at a snapshot older than the last
  *    write of that key.
+ *  - Expiry: a document enters the tier with its stored expiry, judged by
+ *    the file's clock (ttl.c), so a hit needs no TTL lookup and an expired
+ *    copy is never served and is dropped when met or swept.
+ *  - Queries (find, count, aggregate) do not read through the tier: scans
+ *    already hold each document, and an index fetch saves too little
+ *    against a copy out of the tier (docs/tier.md, "Queries and the tier").
  *  - The tier is created on first use with the last published commit as
  *    its starting point, under the lock that publishing takes, so no commit
  *    can slip between "before the tier" and "recorded by the tier"; a
@@ -32,6 +38,16 @@
  * whether tier_make ran (so that call knows it made the tier). */
 static _Thread_local const tier_clock *make_clock;
 static _Thread_local bool make_ran;
+
+/* The tier's wall clock judges the expiries it copies from the file, so it
+ * must be the file's clock (ttl_now, which tests replace with
+ * query_set_clock_for_tests): then the tier and the file agree on the
+ * instant a document expires. */
+static uint64_t wall_of_file(void *ctx)
+{
+    (void)ctx;
+    return ttl_now();
+}
 
 int hot_policy_to_tier(int policy)
 {
@@ -53,7 +69,9 @@ static void *tier_make(burrow_db *db)
     o.policy = hot_policy_to_tier(opt->hot_policy); /* checked by burrow_open */
     o.rules.promote_min_misses = opt->hot_promote_min_misses;
     o.rules.demote_idle_ms = opt->hot_demote_idle_ms;
-    o.clock = make_clock;
+    const tier_clock *base = make_clock ? make_clock : tier_clock_default();
+    tier_clock clock = {base->mono_ms, wall_of_file, base->ctx};
+    o.clock = &clock; /* copied by tier_create */
     make_ran = true;
     tier *t = NULL;
     if (tier_create(&o, &t))
@@ -61,7 +79,11 @@ static void *tier_make(burrow_db *db)
     return t;
 }
 
-static void tier_destroy_cb(void *p) { tier_destroy(p); }
+static void tier_destroy_cb(void *p)
+{
+    query_note_close();
+    tier_destroy(p);
+}
 
 tier *hot_tier(burrow_db *db)
 {
@@ -188,13 +210,32 @@ void hot_note_drop(burrow_txn *txn, const char *coll)
         w->failed = true;
 }
 
+/* The last handle this thread read through and its tier, so that a hot
+ * read does not take the handle's lock (db_ext_get) to find the tier. The
+ * close epoch (meta.c) says the address still names the same handle. */
+static _Thread_local struct {
+    burrow_db *db;
+    uint64_t epoch;
+    tier *t;
+} last_read;
+
 /* The tier to read through for txn: none in write txns. */
 static tier *read_tier(burrow_txn *txn)
 {
     const txn_ext_ops **ops;
     if (txn_ext_slot(txn, DB_EXT_TIER, &ops)) /* a write txn */
         return NULL;
-    return hot_tier(burrow_txn_db(txn));
+    burrow_db *db = burrow_txn_db(txn);
+    uint64_t epoch = query_close_epoch();
+    if (last_read.db == db && last_read.epoch == epoch)
+        return last_read.t;
+    tier *t = hot_tier(db);
+    if (t || db_hot_memory(db) == 0) { /* not a failure to make it: keep the answer */
+        last_read.db = db;
+        last_read.epoch = epoch;
+        last_read.t = t;
+    }
+    return t;
 }
 
 int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out)
@@ -206,14 +247,25 @@ int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf
     return tier_get(t, &k, burrow_txn_id(txn), out);
 }
 
+int hot_visit(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+              int (*fn)(void *ctx, const uint8_t *doc, size_t len), void *ctx)
+{
+    tier *t = read_tier(txn);
+    if (!t)
+        return BURROW_ENOTFOUND;
+    tier_key k = {coll, strlen(coll), id, idlen};
+    return tier_visit(t, &k, burrow_txn_id(txn), fn, ctx);
+}
+
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
-               size_t len)
+               size_t len, uint64_t expires_at)
 {
     tier *t = read_tier(txn);
     if (!t)
         return;
     tier_key k = {coll, strlen(coll), id, idlen};
-    (void)tier_admit(t, &k, doc, len, burrow_txn_id(txn), 0, 0); /* a cache: refusals are fine */
+    /* a cache: refusals are fine */
+    (void)tier_admit(t, &k, doc, len, burrow_txn_id(txn), expires_at, 0);
 }
 
 int burrow_tier_stat(burrow_db *db, burrow_tier_stats *out)

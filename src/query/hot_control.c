@@ -60,11 +60,12 @@ static int read_txn_tier(burrow_txn *txn, const char *what, tier **t)
     return tier_of(burrow_txn_db(txn), what, t);
 }
 
-/* Offer doc, read at txn's snapshot, with TIER_FORCE | flags. */
+/* Offer doc, read at txn's snapshot with its stored expiry (0: none), with
+ * TIER_FORCE | flags. */
 static int admit(tier *t, burrow_txn *txn, const char *what, const tier_key *k, const void *doc,
-                 size_t len, unsigned flags)
+                 size_t len, uint64_t expires_at, unsigned flags)
 {
-    int rc = tier_admit(t, k, doc, len, burrow_txn_id(txn), 0, TIER_FORCE | flags);
+    int rc = tier_admit(t, k, doc, len, burrow_txn_id(txn), expires_at, TIER_FORCE | flags);
     if (rc == 1)
         return 0;
     if (rc == 0) /* stale: a commit txn cannot see changed the document */
@@ -94,14 +95,15 @@ static int promote_one(burrow_txn *txn, const char *what, const char *coll, cons
     if ((rc = meta_acquire(txn, coll, &m)))
         return rc;
     burrow_val v;
+    uint64_t expires_at;
     /* An expired document is not there (a read txn: ttl_check only says). */
-    rc = ttl_check(txn, &m, id, idlen);
+    rc = ttl_check_expiry(txn, &m, id, idlen, &expires_at);
     if (!rc)
         rc = burrow_get(txn, m->docs, id, idlen, &v);
     if (rc == BURROW_ENOTFOUND)
         rc = diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s'", (int)idlen, id, coll);
     if (!rc)
-        rc = admit(t, txn, what, &k, v.data, v.size, flags);
+        rc = admit(t, txn, what, &k, v.data, v.size, expires_at, flags);
     meta_release(txn, m);
     return rc;
 }
@@ -155,8 +157,9 @@ int burrow_tier_promote_range(burrow_txn *txn, const char *coll, const char *sta
     for (; rc == 0 && done < max; rc = burrow_cursor_next(cur, &key, &val)) {
         if (end_id && !before_end(&key, end_id))
             break;
+        uint64_t expires_at = 0;
         if (m->has_ttl) { /* skip expired documents (a read txn: nothing is deleted) */
-            int e = ttl_check(txn, &m, key.data, key.size);
+            int e = ttl_check_expiry(txn, &m, key.data, key.size, &expires_at);
             if (e == BURROW_ENOTFOUND)
                 continue;
             if (e) {
@@ -165,7 +168,7 @@ int burrow_tier_promote_range(burrow_txn *txn, const char *coll, const char *sta
             }
         }
         tier_key k = {coll, strlen(coll), key.data, key.size};
-        int a = admit(t, txn, what, &k, val.data, val.size, 0);
+        int a = admit(t, txn, what, &k, val.data, val.size, expires_at, 0);
         if (a == 0)
             done++;
         else if (a == BURROW_EFULL)
@@ -277,5 +280,9 @@ int burrow_tier_step(burrow_db *db, size_t max_work)
         return rc;
     if (max_work > INT_MAX)
         max_work = INT_MAX; /* the count is returned as an int */
-    return (int)tier_demote_idle_step(t, max_work);
+    /* Expired copies first: they are dead, where idle ones are only cold. */
+    size_t n = tier_expire_step(t, max_work, NULL, NULL);
+    if (n < max_work)
+        n += tier_demote_idle_step(t, max_work - n);
+    return (int)n;
 }

@@ -66,9 +66,26 @@ static void *state_make(burrow_db *db)
     return s;
 }
 
+/* Bumped whenever a handle's query state or hot tier is destroyed (at
+ * burrow_close). A per-thread cache filled under epoch E names a handle by
+ * its address; while the epoch is still E no handle has been closed since,
+ * so that address cannot yet belong to a new handle. */
+static atomic_uint_fast64_t close_epoch = 1;
+
+uint64_t query_close_epoch(void)
+{
+    return atomic_load_explicit(&close_epoch, memory_order_acquire);
+}
+
+void query_note_close(void)
+{
+    atomic_fetch_add_explicit(&close_epoch, 1, memory_order_release);
+}
+
 static void state_destroy(void *p)
 {
     query_state *s = p;
+    query_note_close();
     for (int i = 0; i < SNAP_CACHE; i++)
         if (s->snap[i].m && atomic_fetch_sub(&s->snap[i].m->refs, 1) == 1)
             meta_free(s->snap[i].m);
@@ -351,6 +368,66 @@ void meta_release(burrow_txn *txn, coll_meta *m)
     (void)txn;
     if (m && atomic_fetch_sub(&m->refs, 1) == 1)
         meta_free(m);
+}
+
+/*
+ * meta_borrow's per-thread answer: the metadata of one (handle, snapshot,
+ * name), holding one reference of its own. Only this thread drops that
+ * reference (when the answer is replaced, or when the thread exits), so a
+ * pointer lent from it stays valid until this thread's next meta_borrow.
+ * A hit costs three compares and a strcmp: no lock, no atomic write, no
+ * catalog lookup, no name check (the cached name passed it).
+ */
+typedef struct borrow_cache {
+    burrow_db *db;
+    uint64_t epoch, snapshot;
+    coll_meta *m; /* NULL: empty */
+} borrow_cache;
+
+static _Thread_local borrow_cache borrowed;
+static pthread_key_t borrow_key;
+static pthread_once_t borrow_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: drop the answer's reference (TLS outlives key destructors). */
+static void borrow_exit(void *p)
+{
+    borrow_cache *c = p;
+    coll_meta *m = c->m;
+    c->m = NULL;
+    meta_release(NULL, m);
+}
+
+static void borrow_key_make(void) { pthread_key_create(&borrow_key, borrow_exit); }
+
+int meta_borrow(burrow_txn *txn, const char *name, coll_meta **out, bool *owned)
+{
+    const txn_ext_ops **ops;
+    if (txn_ext_slot(txn, DB_EXT_QUERY, &ops) != NULL) { /* a write txn */
+        *owned = true;
+        return meta_acquire(txn, name, out);
+    }
+    *owned = false;
+    borrow_cache *c = &borrowed;
+    burrow_db *db = burrow_txn_db(txn);
+    uint64_t epoch = query_close_epoch(), snapshot = burrow_txn_id(txn);
+    if (c->m && c->db == db && c->epoch == epoch && c->snapshot == snapshot && name &&
+        strcmp(c->m->name, name) == 0) {
+        *out = c->m;
+        return 0;
+    }
+    coll_meta *m;
+    int rc = meta_acquire(txn, name, &m);
+    if (rc)
+        return rc;
+    if (!c->m) {
+        pthread_once(&borrow_once, borrow_key_make);
+        pthread_setspecific(borrow_key, c); /* on failure: a reference kept at exit */
+    }
+    coll_meta *old = c->m;
+    *c = (borrow_cache){db, epoch, snapshot, m}; /* the caller's reference is now the cache's */
+    meta_release(NULL, old);
+    *out = m;
+    return 0;
 }
 
 /* Does record (a valid binary document) say "ttl": true? */

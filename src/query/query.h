@@ -92,6 +92,17 @@ int coll_name_check(const char *name);
  * "no such collection 'x'") when it does not exist. */
 int meta_acquire(burrow_txn *txn, const char *name, coll_meta **out);
 void meta_release(burrow_txn *txn, coll_meta *m);
+/* meta_acquire for hot paths. In a read txn the metadata is lent, not
+ * acquired (*owned = false): valid until this thread's next meta_borrow,
+ * so a caller must not hold it across a call that may borrow again. In a
+ * write txn it is meta_acquire (*owned = true: meta_release it). */
+int meta_borrow(burrow_txn *txn, const char *name, coll_meta **out, bool *owned);
+
+/* A counter bumped when any handle's query state or hot tier is destroyed
+ * (burrow_close): per-thread caches keyed by a handle's address are valid
+ * only while it has not moved. */
+uint64_t query_close_epoch(void);
+void query_note_close(void);
 
 /* Write a new metadata record for name (write txn) and return its compiled
  * form like meta_acquire. The record is a finished binary document. */
@@ -157,13 +168,22 @@ void hot_note_write(burrow_txn *txn, const char *coll, const char *id, size_t id
 void hot_note_drop(burrow_txn *txn, const char *coll);
 /* Read txns only: the cached binary document (0), else BURROW_ENOTFOUND. */
 int hot_get(burrow_txn *txn, const char *coll, const char *id, size_t idlen, buf *out);
-/* Offer a document read from the store to the tier (read txns only). */
+/* Read txns only: on a hit, fn(ctx, doc, len) on the tier's own bytes under
+ * its lock (tier_visit: fn must not call into the tier, nor take long, as
+ * other readers wait) and fn's result; BURROW_ENOTFOUND on a miss (tell it
+ * from fn's own results through ctx). */
+int hot_visit(burrow_txn *txn, const char *coll, const char *id, size_t idlen,
+              int (*fn)(void *ctx, const uint8_t *doc, size_t len), void *ctx);
+/* Offer a document read from the store to the tier (read txns only), with
+ * its stored expiry (Unix ms, ttl_now's clock; 0 = none). */
 void hot_offer(burrow_txn *txn, const char *coll, const char *id, size_t idlen, const void *doc,
-               size_t len);
+               size_t len, uint64_t expires_at);
 /* enum burrow_tier_policy -> enum tier_policy; -1 when unknown. */
 int hot_policy_to_tier(int policy);
-/* For tests: make db's tier now, reading time from *clock (copied; clock->ctx
- * must outlive db) instead of the system clocks. Call it right after
+/* For tests: make db's tier now, reading its monotonic time from *clock
+ * (copied; clock->ctx must outlive db) instead of the system's. Its wall
+ * clock (expiries) is always ttl_now: replace that with
+ * query_set_clock_for_tests. Call it right after
  * burrow_open, before any read or write: BURROW_EBUSY when the tier exists
  * already, BURROW_EINVAL when it is off. The public API has no clock: time
  * is not something a user should fake. */
@@ -183,6 +203,10 @@ bool ttl_value_expired(burrow_val v, uint64_t now);
  * first (with its index entries, through the normal write path; *mp may
  * be replaced). Cheap when the collection never had a TTL. */
 int ttl_check(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen);
+/* ttl_check that also says, when the document is live, its expiry in
+ * *expires_at (Unix ms; 0 when it has none), for the hot tier. */
+int ttl_check_expiry(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen,
+                     uint64_t *expires_at);
 /* The document id is being deleted: remove its TTL rows (write txn). */
 int ttl_forget(burrow_txn *txn, const coll_meta *m, const char *id, size_t idlen);
 /* The collection is being dropped: remove its TTL rows and bucket. */

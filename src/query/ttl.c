@@ -31,12 +31,17 @@
  *    id deletes it through the normal write path (index entries included).
  *    Queries (find, count, aggregate) only skip: they walk cursors and
  *    must not write under them.
- *  - The hot tier: a changed TTL invalidates the cached entry at commit
- *    (hot_note_write), and burrow_doc_get checks the expiry before asking
- *    the tier, so the tier never serves an expired document. The price: a
- *    read by id in a collection with TTLs costs one more lookup (in "t:"),
- *    also on a tier hit. The tier's own RAM TTL is not used: it runs on
- *    the tier's clock, and the stored expiry must be the only authority.
+ *  - The hot tier: a document enters the tier with its stored expiry
+ *    (hot_offer), and a changed TTL invalidates the cached entry at commit
+ *    (hot_note_write), so a cached copy always carries the expiry the file
+ *    holds for every snapshot it serves. The tier judges it with this
+ *    file's clock (its wall clock is ttl_now, hot.c), so the tier and the
+ *    file agree on the instant a document expires, and a tier hit needs no
+ *    lookup in "t:". Expired RAM copies go when they are met (the tier
+ *    removes an expired entry on any access by key), when a write deletes
+ *    the document (lazily or by the sweep: invalidated at commit), and by
+ *    burrow_ttl_sweep and burrow_tier_step, which also step the tier's own
+ *    expiry heap, so an expired copy nobody reads does not hold RAM.
  *  - Time: ttl_now(), CLOCK_REALTIME in ms unless a test replaced it.
  */
 #include <limits.h>
@@ -47,6 +52,7 @@
 #include "base/err.h"
 #include "query/query.h"
 #include "store/ext.h"
+#include "tier/tier.h"
 
 #define EXPIRY_BUCKET "_burrow.expiry"
 
@@ -138,18 +144,28 @@ static int expiry_of(burrow_txn *txn, const coll_meta *m, const char *id, size_t
 
 /* ---- hooks of the document functions ---------------------------------------------- */
 
-int ttl_check(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen)
+int ttl_check_expiry(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen,
+                     uint64_t *expires_at)
 {
+    *expires_at = 0;
     if (!(*mp)->has_ttl)
         return 0;
     uint64_t at;
     int rc = expiry_of(txn, *mp, id, idlen, &at);
-    if (rc || at == 0 || ttl_now() < at)
+    if (rc || at == 0 || ttl_now() < at) {
+        *expires_at = rc ? 0 : at;
         return rc;
+    }
     if (is_write_txn(txn) && (rc = coll_doc_remove(txn, mp, id, idlen)) && rc != BURROW_ENOTFOUND)
         return rc;
     return diag_set(BURROW_ENOTFOUND, "no document '%.*s' in '%s' (expired)", (int)idlen, id,
                     (*mp)->name);
+}
+
+int ttl_check(burrow_txn *txn, coll_meta **mp, const char *id, size_t idlen)
+{
+    uint64_t at;
+    return ttl_check_expiry(txn, mp, id, idlen, &at);
 }
 
 /* Write id's expiry (0: remove it), keeping both buckets in step. */
@@ -358,6 +374,12 @@ int burrow_ttl_sweep(burrow_txn *txn, unsigned max)
         return diag_set(BURROW_EREADONLY, "ttl_sweep needs a write txn");
     if (max > INT_MAX)
         max = INT_MAX;
+    /* RAM first: an expired cached copy is dead whatever this txn does
+     * (its commit, or its abort), and the file's sweep below may stop
+     * early. Bounded by max as well: O(max log n). */
+    tier *t = hot_tier(burrow_txn_db(txn));
+    if (t)
+        tier_expire_step(t, max, NULL, NULL);
     burrow_bucket eb;
     int rc = burrow_bucket_open(txn, EXPIRY_BUCKET, 0, &eb);
     if (rc)

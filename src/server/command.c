@@ -21,6 +21,8 @@ static const cmd_def *const families[] = {
     cmd_admin,
     cmd_multi,
     cmd_pubsub,
+    cmd_keys,
+    cmd_json,
     cmd_doc,
     cmd_tier,
 };

@@ -45,8 +45,9 @@ typedef struct cmd_ctx cmd_ctx;
  * written to c->out. Return a negative BURROW_E* code only when the
  * transaction may hold a partial change of this command (an engine failure
  * in the middle of a write: BURROW_EIO, BURROW_ENOMEM, BURROW_EFULL...): the
- * data thread then writes the error reply itself and rolls the whole batch
- * back. cmd_fail() makes that choice for a library error code.
+ * data thread then drops whatever the command wrote to c->out, writes one
+ * error reply instead, and rolls the whole batch back. cmd_fail() makes
+ * that choice for a library error code.
  */
 typedef int (*cmd_fn)(cmd_ctx *c);
 

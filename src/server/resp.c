@@ -100,6 +100,9 @@
  * the last one, plain digits and K zeros when K >= 0 and the exponent E =
  * |K + ndigits - 1| < ndigits + 7; a decimal point ("1.5", "0.001") when K
  * < 0 and (K > -7 or E < 4); else d[.ddd]e±E ("1e+300", "1.5e-7").
+ * The digits here are always the shortest that read back; Redis's Grisu2
+ * gives the same for nearly every double but, for a rare few, a longer
+ * string that reads back just as well.
  */
 #include "server/resp.h"
 

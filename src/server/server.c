@@ -217,8 +217,12 @@ int server_exec_command(server *s, session *sess, const cmd_def *cmd, uint32_t a
     s->stats.commands++;
     sess->last_ms = s->now_ms;
     sess->last_cmd = cmd->name;
+    size_t start = sess->out.size;
     int rc = cmd->fn(&c);
     if (rc < 0) {
+        /* whatever the command wrote (cmd_fail's error, half an array)
+         * gives way to one error reply */
+        sess->out.size = start;
         const char *detail = burrow_errmsg();
         resp_errorf(&sess->out, "ERR %s", detail && *detail ? detail : burrow_strerror(rc));
     }

@@ -131,6 +131,8 @@ extern const cmd_def cmd_conn[];
 extern const cmd_def cmd_admin[];
 extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
+extern const cmd_def cmd_keys[];
+extern const cmd_def cmd_json[];
 extern const cmd_def cmd_doc[];
 extern const cmd_def cmd_tier[];
 

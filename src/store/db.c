@@ -57,7 +57,7 @@ int meta_encode(const burrow_db *db, const snapshot *s, uint8_t *p)
     return 0;
 }
 
-static void meta_seal(uint8_t *p, int slot)
+void meta_seal(uint8_t *p, int slot)
 {
     le64_store(p + PH_PGNO, (uint64_t)slot);
     le64_store(p + PH_CHECKSUM, hash64(p + 8, META_CHECKED_LEN - 8, 0));

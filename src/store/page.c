@@ -167,10 +167,100 @@ size_t branch_cell_build(uint8_t *out, const void *key, size_t klen, pgno_t chil
 }
 
 /*
- * Verify a branch or leaf page read from disk: checksum, own page number,
- * kind, and that every slot and cell lies inside the page, cells do not
- * overlap the slot array, and keys are in strictly ascending order.
+ * The structure of a branch or leaf page, without its checksum or page
+ * number: kind, header, that every slot and cell lies inside the page,
+ * cells do not overlap the slot array or each other, and keys are in
+ * strictly ascending order. On failure *why is a static phrase and *slot
+ * the slot at fault (PAGE_NO_SLOT when the header is). The check (check.c)
+ * uses it to name the problem; page_verify to refuse the page.
+ *
+ * Returns 0, BURROW_ECORRUPT when the page cannot be read safely, or
+ * PAGE_MISORDERED when its only fault is key order (every cell is inside
+ * the page, so the check can still walk it and report what lies below).
  */
+int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const char **why)
+{
+    *slot = PAGE_NO_SLOT;
+    unsigned kind = page_kind(p);
+    if (kind != PAGE_LEAF && kind != PAGE_BRANCH) {
+        *why = "unexpected page kind";
+        return BURROW_ECORRUPT;
+    }
+    unsigned n = page_nkeys(p);
+    size_t upper = page_upper(p) ? page_upper(p) : 65536u;
+    size_t lower = PAGE_HDR + 2 * (size_t)n;
+    if (lower > upper || upper > psize || page_frag(p) > psize - upper) {
+        *why = "bad header (slot array, cell area and dead bytes do not fit)";
+        return BURROW_ECORRUPT;
+    }
+    if (kind == PAGE_BRANCH && n == 0) {
+        *why = "branch page without children";
+        return BURROW_ECORRUPT;
+    }
+    const uint8_t *end = p + psize;
+    const uint8_t *pkey = NULL;
+    size_t pklen = 0, cells = 0;
+    unsigned misordered = PAGE_NO_SLOT;
+    for (unsigned i = 0; i < n; i++) {
+        *slot = i;
+        unsigned off = page_slot(p, i);
+        if (off < upper || off >= psize) {
+            *why = "slot points outside the cell area";
+            return BURROW_ECORRUPT;
+        }
+        const uint8_t *q = p + off;
+        uint64_t klen, vlen = 0;
+        size_t k;
+        *why = "cell runs past the end of the page";
+        if (kind == PAGE_LEAF) {
+            uint64_t kx;
+            if (!(k = varint_get(q, end, &kx))) return BURROW_ECORRUPT;
+            bool ovf = kx & CELL_OVERFLOW;
+            klen = kx >> 1;
+            q += k;
+            if (klen > (uint64_t)(end - q)) return BURROW_ECORRUPT;
+            if (!(k = varint_get(q + klen, end, &vlen))) return BURROW_ECORRUPT;
+            uint64_t body = ovf ? OVERFLOW_REF_SIZE : vlen;
+            if (body > (uint64_t)(end - (q + klen + k))) return BURROW_ECORRUPT;
+            if (ovf && (vlen == 0 || vlen > BURROW_MAX_VALUE_SIZE)) {
+                *why = "overflow value of impossible length";
+                return BURROW_ECORRUPT;
+            }
+            cells += (size_t)(q - (p + off)) + (size_t)klen + k + (size_t)body;
+        } else {
+            if (!(k = varint_get(q, end, &klen))) return BURROW_ECORRUPT;
+            q += k;
+            if (klen > (uint64_t)(end - q) || (uint64_t)(end - q) - klen < BRANCH_PTR_SIZE)
+                return BURROW_ECORRUPT;
+            if (i == 0 && klen != 0) {
+                *why = "first branch cell has a key";
+                return BURROW_ECORRUPT;
+            }
+            cells += (size_t)(q - (p + off)) + (size_t)klen + BRANCH_PTR_SIZE;
+        }
+        if (i > 0 && !(kind == PAGE_BRANCH && i == 1) && key_cmp(pkey, pklen, q, (size_t)klen) >= 0 &&
+            misordered == PAGE_NO_SLOT)
+            misordered = i;
+        pkey = q;
+        pklen = (size_t)klen;
+    }
+    /* Cells must exactly fill the cell area (less dead fragments): no
+     * overlaps that would make a rewrite of the page overrun it. */
+    *slot = PAGE_NO_SLOT;
+    if (cells + page_frag(p) != psize - upper) {
+        *why = "cells overlap or leave unaccounted bytes";
+        return BURROW_ECORRUPT;
+    }
+    if (misordered != PAGE_NO_SLOT) {
+        *slot = misordered;
+        *why = "keys out of order";
+        return PAGE_MISORDERED;
+    }
+    return 0;
+}
+
+/* Verify a branch or leaf page read from disk: checksum, own page number,
+ * then its structure (page_check_cells). */
 int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno)
 {
     if (le64_load(p + PH_CHECKSUM) != hash64(p + 8, psize - 8, 0))
@@ -178,53 +268,12 @@ int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno)
     if (page_pgno(p) != pgno)
         return diag_set(BURROW_ECORRUPT, "page %llu: header says page %llu (misplaced write)",
                         (unsigned long long)pgno, (unsigned long long)page_pgno(p));
-    unsigned kind = page_kind(p);
-    if (kind != PAGE_LEAF && kind != PAGE_BRANCH)
-        return diag_set(BURROW_ECORRUPT, "page %llu: unexpected page kind %u",
-                        (unsigned long long)pgno, kind);
-    unsigned n = page_nkeys(p);
-    size_t upper = page_upper(p) ? page_upper(p) : 65536u;
-    size_t lower = PAGE_HDR + 2 * (size_t)n;
-    if (lower > upper || upper > psize || page_frag(p) > psize - upper || (kind == PAGE_BRANCH && n == 0))
-        return diag_set(BURROW_ECORRUPT, "page %llu: bad header (keys %u, upper %zu)",
-                        (unsigned long long)pgno, n, upper);
-    const uint8_t *end = p + psize;
-    const uint8_t *pkey = NULL;
-    size_t pklen = 0, cells = 0;
-    for (unsigned i = 0; i < n; i++) {
-        unsigned off = page_slot(p, i);
-        if (off < upper || off >= psize) goto bad;
-        const uint8_t *q = p + off;
-        uint64_t klen, vlen = 0;
-        size_t k;
-        if (kind == PAGE_LEAF) {
-            uint64_t kx;
-            if (!(k = varint_get(q, end, &kx))) goto bad;
-            bool ovf = kx & CELL_OVERFLOW;
-            klen = kx >> 1;
-            q += k;
-            if (klen > (uint64_t)(end - q)) goto bad;
-            if (!(k = varint_get(q + klen, end, &vlen))) goto bad;
-            uint64_t body = ovf ? OVERFLOW_REF_SIZE : vlen;
-            if (body > (uint64_t)(end - (q + klen + k))) goto bad;
-            if (ovf && (vlen == 0 || vlen > BURROW_MAX_VALUE_SIZE)) goto bad;
-            cells += (size_t)(q - (p + off)) + (size_t)klen + k + (size_t)body;
-        } else {
-            if (!(k = varint_get(q, end, &klen))) goto bad;
-            q += k;
-            if (klen > (uint64_t)(end - q) || (uint64_t)(end - q) - klen < BRANCH_PTR_SIZE) goto bad;
-            if (i == 0 && klen != 0) goto bad;
-            cells += (size_t)(q - (p + off)) + (size_t)klen + BRANCH_PTR_SIZE;
-        }
-        if (i > 0 && !(kind == PAGE_BRANCH && i == 1) && key_cmp(pkey, pklen, q, (size_t)klen) >= 0)
-            goto bad;
-        pkey = q;
-        pklen = (size_t)klen;
+    unsigned slot;
+    const char *why;
+    if (page_check_cells(p, psize, &slot, &why)) {
+        if (slot == PAGE_NO_SLOT)
+            return diag_set(BURROW_ECORRUPT, "page %llu: %s", (unsigned long long)pgno, why);
+        return diag_set(BURROW_ECORRUPT, "page %llu: %s at slot %u", (unsigned long long)pgno, why, slot);
     }
-    /* Cells must exactly fill the cell area (less dead fragments): no
-     * overlaps that would make a rewrite of the page overrun it. */
-    if (cells + page_frag(p) != psize - upper) goto bad;
     return 0;
-bad:
-    return diag_set(BURROW_ECORRUPT, "page %llu: malformed cells", (unsigned long long)pgno);
 }

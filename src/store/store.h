@@ -9,7 +9,8 @@
  *   txn.c       readers, write txns, nesting, commit
  *   bucket.c    the catalog of buckets, bucket handles
  *   db.c        open, close, recovery of the newest intact commit
- *   check.c     integrity check, statistics, tree dump
+ *   check.c     integrity check (every problem), statistics, tree dump
+ *   backup.c    hot backup (plain or compacting), restore, compact in place
  *
  * Invariants that hold everywhere:
  *  - A committed page never changes while any snapshot that can see it is
@@ -112,6 +113,11 @@ void page_compact(uint8_t *p, uint32_t psize, uint8_t *scratch);
 void page_set_checksum(uint8_t *p, uint32_t psize);
 /* Checksum and structure of a branch or leaf page read from disk. */
 int page_verify(const uint8_t *p, uint32_t psize, pgno_t pgno);
+/* Structure only; on failure a static phrase in *why and the slot at fault
+ * in *slot (PAGE_NO_SLOT: the header or the page as a whole). */
+#define PAGE_NO_SLOT 0xffffffffu
+#define PAGE_MISORDERED 1 /* readable, but keys out of order */
+int page_check_cells(const uint8_t *p, uint32_t psize, unsigned *slot, const char **why);
 size_t leaf_cell_build(uint8_t *out, const void *key, size_t klen, const void *val, uint64_t vlen,
                        const uint8_t *ovref);
 size_t branch_cell_build(uint8_t *out, const void *key, size_t klen, pgno_t child, uint64_t txnid);
@@ -428,6 +434,8 @@ int writer_load_freelist(burrow_db *db, const snapshot *s);
 /* ---- db.c -------------------------------------------------------------- */
 
 int meta_encode(const burrow_db *db, const snapshot *s, uint8_t *page);
+/* Stamp the slot number and the checksum into an encoded meta page. */
+void meta_seal(uint8_t *page, int slot);
 int db_write_meta(burrow_db *db, const snapshot *s, int slot);
 int verify_commit(burrow_db *db, const snapshot *s);
 

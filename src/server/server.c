@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "base/hash.h"
+#include "server/cmd_tier.h"
 
 #define BATCH_MAX_ITEMS 8192
 #define SWEEP_PER_TICK 200
@@ -562,6 +563,9 @@ static void batch_run(server *s)
             burrow_txn_abort(s->txn);
             s->txn = NULL;
         }
+        /* TIER.PROMOTE/PIN in a write batch promote only now, in a read
+         * txn that sees the commit (cmd_tier.h) */
+        if (write) cmd_tier_batch_end(s->db);
     }
     release_replies(s);
     s->nitems = 0;

@@ -138,5 +138,7 @@ extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
 extern const cmd_def cmd_keys[];
 extern const cmd_def cmd_json[];
+extern const cmd_def cmd_doc[];
+extern const cmd_def cmd_tier[];
 
 #endif

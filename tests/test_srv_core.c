@@ -783,6 +783,34 @@ static void test_client_kill_and_live_password(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+static void test_active_expiry(void **state)
+{
+    (void)state;
+    srv_proc p;
+    start(&p, NULL);
+    redisContext *c = srv_connect(&p);
+    srv_expect_status(srv_cmd(c, "SET k v PX 50"), "OK");
+    srv_expect_status(srv_cmd(c, "DOC.CREATE lots"), "OK");
+    srv_expect_str(srv_cmd(c, "DOC.INSERT lots %s", "{\"_id\":\"a\",\"price\":1}"), "a");
+    srv_expect_int(srv_cmd(c, "DOC.EXPIRE lots a 1"), 1);
+    /* nobody reads them: the background sweep must remove both (polled,
+     * with a generous bound, no timing threshold) */
+    long long keys = 0, docs = 0;
+    for (int i = 0; i < 1000 && (keys < 1 || docs < 1); i++) {
+        redisReply *r = srv_cmd(c, "INFO stats");
+        keys = info_field(r->str, "expired_keys");
+        docs = info_field(r->str, "expired_documents");
+        freeReplyObject(r);
+        if (keys < 1 || docs < 1) sleep_ms(20);
+    }
+    assert_int_equal(keys, 1);
+    assert_int_equal(docs, 1);
+    srv_expect_int(srv_cmd(c, "DBSIZE"), 0);
+    srv_expect_int(srv_cmd(c, "DOC.COUNT lots"), 0);
+    redisFree(c);
+    assert_int_equal(srv_stop(&p), 0);
+}
+
 /* ---- redis-cli --------------------------------------------------------------------------------- */
 
 static void test_redis_cli(void **state)
@@ -845,6 +873,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_timeout_and_config_file),
         cmocka_unit_test(test_durability_modes),
         cmocka_unit_test(test_client_kill_and_live_password),
+        cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_redis_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

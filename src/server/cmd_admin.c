@@ -110,7 +110,7 @@ static int cmd_info(cmd_ctx *c)
         net_stats *ns = &s->nstats;
         LINE("# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
              "total_batches:%llu\r\ncoalesced_reads:%llu\r\ntotal_net_input_bytes:%llu\r\n"
-             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\n"
+             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\nexpired_documents:%llu\r\n"
              "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%llu\r\npubsub_patterns:%llu\r\n"
              "pubsub_messages_published:%llu\r\nclient_output_buffer_limit_disconnections:%llu\r\n"
              "pubsub_output_buffer_limit_disconnections:%llu\r\nprotocol_errors:%llu\r\n"
@@ -119,6 +119,7 @@ static int cmd_info(cmd_ctx *c)
              (unsigned long long)s->stats.batches, (unsigned long long)s->stats.coalesced,
              (unsigned long long)atomic_load(&ns->bytes_in), (unsigned long long)atomic_load(&ns->bytes_out),
              (unsigned long long)atomic_load(&ns->rejected), (unsigned long long)s->stats.expired_keys,
+             (unsigned long long)s->stats.expired_docs,
              (unsigned long long)s->stats.keyspace_hits, (unsigned long long)s->stats.keyspace_misses,
              (unsigned long long)pubsub_count_channels(s->ps), (unsigned long long)pubsub_count_patterns(s->ps),
              (unsigned long long)s->stats.pubsub_messages, (unsigned long long)atomic_load(&ns->output_limit_closed),

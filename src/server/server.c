@@ -616,18 +616,25 @@ static void on_wake(uv_async_t *h)
     if (atomic_load(&s->shutdown_asked) && !s->shutting_down) stop_everything(s);
 }
 
+/* The active half of expiry: keys of the keyspace and documents of the
+ * collections whose time has passed are deleted a bounded number per tick
+ * (the lazy half is in the reads). */
 static void sweep_expired(server *s)
 {
     burrow_txn *txn;
     if (burrow_txn_begin(s->db, NULL, 0, &txn)) return;
-    int n = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
-    if (n > 0 && burrow_txn_commit(txn) == 0) {
-        s->stats.expired_keys += (uint64_t)n;
-        s->lookup_gen++;
-        watchers_touch_all(s); /* the swept keys changed (conservative) */
-        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
-    } else if (n <= 0) {
+    int keys = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
+    int docs = burrow_ttl_sweep(txn, SWEEP_PER_TICK);
+    if (keys < 0 || docs < 0 || keys + docs == 0) {
         burrow_txn_abort(txn);
+        return;
+    }
+    if (burrow_txn_commit(txn) == 0) {
+        s->stats.expired_keys += (uint64_t)keys;
+        s->stats.expired_docs += (uint64_t)docs;
+        s->lookup_gen++;
+        if (keys) watchers_touch_all(s); /* the swept keys changed (conservative) */
+        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
     }
 }
 

@@ -27,11 +27,11 @@ static const char *durability_risk(int d)
     switch (d) {
     case DUR_ALWAYS: return "none: a reply is sent after its commit is on disk";
     case DUR_EVERYSEC:
-        return "a machine crash may lose the last second of acknowledged writes and may leave the file needing "
-               "burrow check";
+        return "a machine crash may lose the writes of the last second (the file falls back to the last "
+               "sync and stays intact); a process crash loses nothing";
     default:
-        return "a machine crash may lose acknowledged writes since the OS last wrote back, and may leave the file "
-               "needing burrow check";
+        return "a machine crash may lose the writes of the last 30 seconds (the file falls back to the last "
+               "sync and stays intact); a process crash loses nothing";
     }
 }
 

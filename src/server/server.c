@@ -645,7 +645,10 @@ static void on_cron(uv_timer_t *t)
     sweep_expired(s);
     if (s->cfg.hot_mem) burrow_tier_step(s->db, 1000);
     uint64_t now = wall_ms();
-    if (s->cfg.durability == DUR_EVERYSEC && s->dirty_since_sync && now - s->last_sync_ms >= 1000) {
+    /* everysec: once a second; no: every 30 s, which bounds what a power
+     * cut can take and the pages the file holds back between checkpoints */
+    uint64_t every = s->cfg.durability == DUR_EVERYSEC ? 1000 : s->cfg.durability == DUR_NO ? 30000 : 0;
+    if (every && s->dirty_since_sync && now - s->last_sync_ms >= every) {
         if (burrow_sync(s->db) == 0) {
             s->dirty_since_sync = 0;
             s->stats.last_sync_ms = now;
@@ -721,7 +724,9 @@ int server_create(const server_config *cfg, server **out, char *err, size_t errl
 
     burrow_options opt;
     burrow_options_init(&opt);
-    opt.sync_mode = cfg->durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_NONE;
+    /* everysec and no commit without syncing; burrow_sync (on the cron) is
+     * the checkpoint a power cut falls back to */
+    opt.sync_mode = cfg->durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_DEFERRED;
     opt.hot_memory = cfg->hot_mem;
     opt.hot_policy = cfg->eviction;
     int rc = burrow_open(s->db_path, &opt, &s->db);

@@ -608,11 +608,16 @@ static void on_wake(uv_async_t *h)
     server *s = h->data;
     /* run batches until the queues are empty, then return to the loop (a
      * push that lands after the last pop sends a new wake-up) */
-    for (int rounds = 0; rounds < 64; rounds++) {
+    int rounds = 0;
+    for (; rounds < 64; rounds++) {
         if (!collect(s) && !s->closes) break;
         gather(s);
         batch_run(s);
     }
+    /* stopped by the bound, not by empty queues: the wake-ups for what is
+     * left were consumed by this call, so ask for another turn (timers and
+     * the cron run in between) */
+    if (rounds == 64) uv_async_send(&s->wake);
     if (atomic_load(&s->shutdown_asked) && !s->shutting_down) stop_everything(s);
 }
 

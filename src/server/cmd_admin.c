@@ -105,6 +105,10 @@ static int cmd_info(cmd_ctx *c)
              s->db_path, (unsigned long long)ds.file_size, ds.page_size, (unsigned long long)ds.last_txn,
              (unsigned long long)ds.free_pages, (unsigned long long)s->stats.commits,
              (unsigned long long)s->stats.commit_failures);
+        /* the section's blank line comes after the backup lines */
+        if (o.size >= 4 && memcmp(o.data + o.size - 4, "\r\n\r\n", 4) == 0) o.size -= 2;
+        backup_info(s, &o);
+        LINE("\r\n");
     }
     if (want("stats", c, &any)) {
         net_stats *ns = &s->nstats;

@@ -23,6 +23,7 @@ static const cmd_def *const families[] = {
     cmd_pubsub,
     cmd_keys,
     cmd_json,
+    cmd_backup,
 };
 
 #define NAME_MAX_LEN 32

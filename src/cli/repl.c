@@ -382,7 +382,7 @@ int repl_run(backend *be, const repl_options *opt)
         rl_basic_word_break_characters = " \t\n\"'{[";
         stifle_history(1000);
         if (opt->history) read_history(opt->history);
-        fprintf(o->f, "burrow %d.%d.%d on %s — .help lists the commands, .exit leaves\n", BURROW_VERSION_MAJOR,
+        fprintf(o->f, "burrow %d.%d.%d on %s - .help lists the commands, .exit leaves\n", BURROW_VERSION_MAJOR,
                 BURROW_VERSION_MINOR, BURROW_VERSION_PATCH, be->where);
     }
     input in = {.opt = opt};

@@ -224,6 +224,15 @@ static void test_check_and_compact(void **state)
     }
     for (int i = 0; i < 50; i++)
         srv_expect_status(srv_cmd(c, "JSON.SET doc%d $ {\"n\":%d,\"tags\":[\"a\",\"b\"]}", i, i), "OK");
+    /* and a collection with an index */
+    srv_expect_status(srv_cmd(c, "DOC.CREATE people"), "OK");
+    for (int i = 0; i < 300; i++) {
+        redisReply *ins = srv_cmd(c, "DOC.INSERT people {\"_id\":\"p%d\",\"age\":%d}", i, i % 90);
+        assert_int_equal(ins->type, REDIS_REPLY_STRING);
+        freeReplyObject(ins);
+    }
+    freeReplyObject(srv_cmd(c, "DOC.INDEX CREATE people age"));
+    for (int i = 0; i < 300; i += 2) srv_expect_int(srv_cmd(c, "DOC.DELETE people p%d", i), 1);
     /* delete 9 keys of 10 */
     for (int i = 0; i < 4000; i++)
         if (i % 10) redisAppendCommand(c, "DEL k%d", i);
@@ -285,6 +294,10 @@ static void test_check_and_compact(void **state)
         srv_expect_str(srv_cmd(c, "JSON.GET doc%d", i), want);
     }
     srv_expect_int(srv_cmd(c, "DBSIZE"), 400 + 50 + 2);
+    srv_expect_int(srv_cmd(c, "DOC.COUNT people"), 150);
+    srv_expect_int(srv_cmd(c, "DOC.COUNT people %s", "{\"age\": 1}"), 4); /* p1 p91 p181 p271, through the index */
+    srv_expect_str(srv_cmd(c, "DOC.GET people p7"), "{\"_id\":\"p7\",\"age\":7}");
+    srv_expect_nil(srv_cmd(c, "DOC.GET people p8"));
     r = srv_cmd(c, "SCAN 0 COUNT 1000");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->element[1]->elements, 452);
@@ -312,6 +325,7 @@ static void test_check_and_compact(void **state)
     srv_expect_int(srv_cmd(c, "DBSIZE"), 453);
     srv_expect_str(srv_cmd(c, "GET later"), "4");
     srv_expect_str(srv_cmd(c, "JSON.GET doc7"), "{\"n\":7,\"tags\":[\"a\",\"b\"]}");
+    srv_expect_int(srv_cmd(c, "DOC.COUNT people"), 150);
     redisFree(c);
     assert_int_equal(srv_stop(&p), 0);
 }

@@ -98,13 +98,13 @@ static int cmd_info(cmd_ctx *c)
         LINE("# Persistence\r\nloading:0\r\ndurability:%s\r\ndurability_risk:%s\r\naof_enabled:%d\r\n"
              "rdb_changes_since_last_save:%llu\r\nrdb_last_save_time:%llu\r\nlast_sync_time:%llu\r\n"
              "db_file:%s\r\ndb_file_size:%llu\r\ndb_page_size:%u\r\ndb_last_txn:%llu\r\ndb_free_pages:%llu\r\n"
-             "commits:%llu\r\ncommit_failures:%llu\r\n\r\n",
+             "commits:%llu\r\ncommit_failures:%llu\r\ncommit_avg_usec:%llu\r\n\r\n",
              durability_name(s->cfg.durability), durability_risk(s->cfg.durability),
              s->cfg.durability != DUR_NO, (unsigned long long)s->dirty_since_sync,
              (unsigned long long)(s->stats.last_commit_ms / 1000), (unsigned long long)(s->stats.last_sync_ms / 1000),
              s->db_path, (unsigned long long)ds.file_size, ds.page_size, (unsigned long long)ds.last_txn,
              (unsigned long long)ds.free_pages, (unsigned long long)s->stats.commits,
-             (unsigned long long)s->stats.commit_failures);
+             (unsigned long long)s->stats.commit_failures, (unsigned long long)(s->sync_ns / 1000));
         /* the section's blank line comes after the backup lines */
         if (o.size >= 4 && memcmp(o.data + o.size - 4, "\r\n\r\n", 4) == 0) o.size -= 2;
         backup_info(s, &o);
@@ -114,7 +114,7 @@ static int cmd_info(cmd_ctx *c)
         net_stats *ns = &s->nstats;
         LINE("# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
              "total_batches:%llu\r\ncoalesced_reads:%llu\r\ntotal_net_input_bytes:%llu\r\n"
-             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\n"
+             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\nexpired_documents:%llu\r\n"
              "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%llu\r\npubsub_patterns:%llu\r\n"
              "pubsub_messages_published:%llu\r\nclient_output_buffer_limit_disconnections:%llu\r\n"
              "pubsub_output_buffer_limit_disconnections:%llu\r\nprotocol_errors:%llu\r\n"
@@ -123,6 +123,7 @@ static int cmd_info(cmd_ctx *c)
              (unsigned long long)s->stats.batches, (unsigned long long)s->stats.coalesced,
              (unsigned long long)atomic_load(&ns->bytes_in), (unsigned long long)atomic_load(&ns->bytes_out),
              (unsigned long long)atomic_load(&ns->rejected), (unsigned long long)s->stats.expired_keys,
+             (unsigned long long)s->stats.expired_docs,
              (unsigned long long)s->stats.keyspace_hits, (unsigned long long)s->stats.keyspace_misses,
              (unsigned long long)pubsub_count_channels(s->ps), (unsigned long long)pubsub_count_patterns(s->ps),
              (unsigned long long)s->stats.pubsub_messages, (unsigned long long)atomic_load(&ns->output_limit_closed),

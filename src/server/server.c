@@ -31,9 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "base/hash.h"
+#include "server/cmd_tier.h"
 
 #define BATCH_MAX_ITEMS 8192
 #define SWEEP_PER_TICK 200
@@ -43,6 +45,13 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- shared buffers ------------------------------------------------------- */
@@ -327,6 +336,7 @@ static void add_out(server *s, session *sess)
     if (sess->out_next || s->out_list == sess) return;
     sess->out_next = s->out_list ? s->out_list : sess; /* self-loop marks the tail */
     s->out_list = sess;
+    s->nout++;
 }
 
 /* Decode a MSG_REQUESTS into batch items; their arguments go to s->args
@@ -476,6 +486,7 @@ static void release_replies(server *s)
         x = nx;
     }
     s->out_list = NULL;
+    s->nout = 0;
 }
 
 static void finish_closes(server *s)
@@ -492,7 +503,21 @@ static void finish_closes(server *s)
 
 static int commit_batch(server *s)
 {
+    uint64_t t0 = mono_ns();
+    /* the clients of the last two write batches: they take turns while a
+     * batch syncs, and the next batch should hold all of them */
+    uint64_t seq = ++s->write_batches;
+    size_t fresh = 0;
+    for (session *x = s->out_list; x; x = x->out_next == x ? NULL : x->out_next) {
+        if (x->last_write_batch + 1 != seq) fresh++;
+        x->last_write_batch = seq;
+    }
+    s->writers_wanted = s->prev_write_sessions + fresh;
+    s->prev_write_sessions = s->nout;
     int rc = burrow_txn_commit(s->txn);
+    uint64_t took = mono_ns() - t0;
+    /* a moving average of the commit's cost (mostly its fdatasync) */
+    s->sync_ns = s->sync_ns ? (s->sync_ns * 7 + took) / 8 : took;
     s->txn = NULL;
     s->stats.commits++;
     if (rc) {
@@ -543,6 +568,10 @@ static void batch_run(server *s)
          * rewrite its own reply, before replies are rebuilt or released */
         backup_batch_end(s);
         if (bad) replace_write_replies(s, bad);
+        /* TIER.PROMOTE/PIN in a write batch promote only now, in a read
+         * txn that sees the commit (cmd_tier.h); after a COMPACT, on the
+         * reopened database */
+        if (write) cmd_tier_batch_end(s->db);
     }
     release_replies(s);
     s->nitems = 0;
@@ -557,6 +586,29 @@ static void batch_run(server *s)
 
 static void stop_everything(server *s);
 
+/*
+ * Group commit's other half. Under `always`, the clients of a durable
+ * batch get their replies together and send their next writes a few tens
+ * of microseconds later; a batch started at once would hold only the first
+ * few of them and pay a whole fdatasync for them, and the batches would
+ * settle into halves. So a write batch waits, for at most half a commit's
+ * time, until the clients of the last two write batches are back.
+ */
+static void gather(server *s)
+{
+    if (s->cfg.durability != DUR_ALWAYS || s->shutting_down || !s->sync_ns) return;
+    bool write = false;
+    for (size_t i = 0; i < s->nitems && !write; i++) write = item_writes(&s->items[i]);
+    if (!write) return;
+    size_t want = s->writers_wanted;
+    if (s->nout >= want) return;
+    uint64_t budget = s->sync_ns / 2, start = mono_ns();
+    while (s->nout < want && mono_ns() - start < budget && s->nitems < BATCH_MAX_ITEMS) {
+        sched_yield();
+        collect(s);
+    }
+}
+
 static void on_wake(uv_async_t *h)
 {
     server *s = h->data;
@@ -564,23 +616,31 @@ static void on_wake(uv_async_t *h)
      * push that lands after the last pop sends a new wake-up) */
     for (int rounds = 0; rounds < 64; rounds++) {
         if (!collect(s) && !s->closes) break;
+        gather(s);
         batch_run(s);
     }
     if (atomic_load(&s->shutdown_asked) && !s->shutting_down) stop_everything(s);
 }
 
+/* The active half of expiry: keys of the keyspace and documents of the
+ * collections whose time has passed are deleted a bounded number per tick
+ * (the lazy half is in the reads). */
 static void sweep_expired(server *s)
 {
     burrow_txn *txn;
     if (burrow_txn_begin(s->db, NULL, 0, &txn)) return;
-    int n = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
-    if (n > 0 && burrow_txn_commit(txn) == 0) {
-        s->stats.expired_keys += (uint64_t)n;
-        s->lookup_gen++;
-        watchers_touch_all(s); /* the swept keys changed (conservative) */
-        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
-    } else if (n <= 0) {
+    int keys = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
+    int docs = burrow_ttl_sweep(txn, SWEEP_PER_TICK);
+    if (keys < 0 || docs < 0 || keys + docs == 0) {
         burrow_txn_abort(txn);
+        return;
+    }
+    if (burrow_txn_commit(txn) == 0) {
+        s->stats.expired_keys += (uint64_t)keys;
+        s->stats.expired_docs += (uint64_t)docs;
+        s->lookup_gen++;
+        if (keys) watchers_touch_all(s); /* the swept keys changed (conservative) */
+        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
     }
 }
 

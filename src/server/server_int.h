@@ -72,6 +72,7 @@ struct server {
     queue_node *closes; /* MSG_CLOSE to act on after the batch (linked
                            through their own nodes, newest first) */
     session *out_list; /* sessions with replies this batch */
+    size_t nout;       /* how many */
     burrow_txn *txn;
     bool txn_write;
     uint64_t now_ms;
@@ -85,6 +86,10 @@ struct server {
     uint64_t start_ms;
     uint64_t last_sync_ms;
     uint64_t dirty_since_sync; /* commits not yet synced (everysec) */
+    uint64_t sync_ns;          /* moving average of a commit's duration */
+    uint64_t write_batches;    /* write batches committed, for gather() */
+    size_t prev_write_sessions; /* clients in the last write batch */
+    size_t writers_wanted;     /* clients of the last two write batches */
 };
 
 /* Copy the limits of s->cfg into s->limits (after a CONFIG SET). */
@@ -149,6 +154,8 @@ extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
 extern const cmd_def cmd_keys[];
 extern const cmd_def cmd_json[];
+extern const cmd_def cmd_doc[];
+extern const cmd_def cmd_tier[];
 extern const cmd_def cmd_backup[];
 
 #endif

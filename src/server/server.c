@@ -771,6 +771,10 @@ void server_destroy(server *s)
     if (!s) return;
     while (s->sessions) session_drop(s, s->sessions);
     if (s->loop_ready) {
+        /* a server that never ran (burrow's embedded mode, a failed start)
+         * still has its handles open: the loop closes only without them */
+        if (!uv_is_closing((uv_handle_t *)&s->wake)) uv_close((uv_handle_t *)&s->wake, NULL);
+        if (!uv_is_closing((uv_handle_t *)&s->cron)) uv_close((uv_handle_t *)&s->cron, NULL);
         uv_run(&s->loop, UV_RUN_NOWAIT);
         uv_loop_close(&s->loop);
     }

@@ -3,6 +3,7 @@
  * SAVE, TIME.
  */
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +56,27 @@ static bool want(const char *section, const cmd_ctx *c, bool *any)
     return false;
 }
 
-#define LINE(...) (n = snprintf(tmp, sizeof tmp, __VA_ARGS__), buf_append(&o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1))
+/* Append formatted text to o, however long (INFO holds paths). */
+static void appendf(buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void appendf(buf *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(o, (size_t)n + 1)) return;
+    va_start(ap, fmt);
+    vsnprintf((char *)o->data + o->size, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->size += (size_t)n;
+}
+
+#define LINE(...) appendf(&o, __VA_ARGS__)
 
 static int cmd_info(cmd_ctx *c)
 {
     server *s = c->srv;
     buf o = {0};
-    char tmp[512];
-    int n;
     bool any = false;
     uint64_t now = c->now_ms;
     if (want("server", c, &any)) {
@@ -105,6 +119,10 @@ static int cmd_info(cmd_ctx *c)
              s->db_path, (unsigned long long)ds.file_size, ds.page_size, (unsigned long long)ds.last_txn,
              (unsigned long long)ds.free_pages, (unsigned long long)s->stats.commits,
              (unsigned long long)s->stats.commit_failures, (unsigned long long)(s->sync_ns / 1000));
+        /* the section's blank line comes after the backup lines */
+        if (o.size >= 4 && memcmp(o.data + o.size - 4, "\r\n\r\n", 4) == 0) o.size -= 2;
+        backup_info(s, &o);
+        LINE("\r\n");
     }
     if (want("stats", c, &any)) {
         net_stats *ns = &s->nstats;

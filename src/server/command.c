@@ -25,6 +25,7 @@ static const cmd_def *const families[] = {
     cmd_json,
     cmd_doc,
     cmd_tier,
+    cmd_backup,
 };
 
 #define NAME_MAX_LEN 32

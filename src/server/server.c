@@ -553,18 +553,24 @@ static void batch_run(server *s)
             int r = exec_item(s, &s->items[i]);
             if (r < 0 && !fail) fail = r;
         }
+        int bad = 0;
         if (fail && write) {
             burrow_txn_abort(s->txn);
             s->txn = NULL;
-            replace_write_replies(s, fail);
+            bad = fail;
         } else if (write) {
-            if ((rc = commit_batch(s))) replace_write_replies(s, rc);
+            bad = commit_batch(s);
         } else {
             burrow_txn_abort(s->txn);
             s->txn = NULL;
         }
+        /* no txn is live now: a COMPACT of the batch runs here, and may
+         * rewrite its own reply, before replies are rebuilt or released */
+        backup_batch_end(s);
+        if (bad) replace_write_replies(s, bad);
         /* TIER.PROMOTE/PIN in a write batch promote only now, in a read
-         * txn that sees the commit (cmd_tier.h) */
+         * txn that sees the commit (cmd_tier.h); after a COMPACT, on the
+         * reopened database */
         if (write) cmd_tier_batch_end(s->db);
     }
     release_replies(s);
@@ -696,6 +702,16 @@ int server_run(server *s)
 
 /* ---- creating -------------------------------------------------------------- */
 
+void server_db_options(const server *s, burrow_options *opt)
+{
+    burrow_options_init(opt);
+    /* everysec and no commit without syncing; burrow_sync (on the cron) is
+     * the checkpoint a power cut falls back to */
+    opt->sync_mode = s->cfg.durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_DEFERRED;
+    opt->hot_memory = s->cfg.hot_mem;
+    opt->hot_policy = s->cfg.eviction;
+}
+
 static char *xstrdup(const char *x) { return x ? strdup(x) : NULL; }
 
 int server_create(const server_config *cfg, server **out, char *err, size_t errlen)
@@ -728,12 +744,7 @@ int server_create(const server_config *cfg, server **out, char *err, size_t errl
     snprintf(s->db_path, plen, "%s/%s", cfg->dir, cfg->dbfilename);
 
     burrow_options opt;
-    burrow_options_init(&opt);
-    /* everysec and no commit without syncing; burrow_sync (on the cron) is
-     * the checkpoint a power cut falls back to */
-    opt.sync_mode = cfg->durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_DEFERRED;
-    opt.hot_memory = cfg->hot_mem;
-    opt.hot_policy = cfg->eviction;
+    server_db_options(s, &opt);
     int rc = burrow_open(s->db_path, &opt, &s->db);
     if (rc) {
         const char *d = burrow_errmsg();
@@ -770,9 +781,14 @@ void server_destroy(server *s)
     if (!s) return;
     while (s->sessions) session_drop(s, s->sessions);
     if (s->loop_ready) {
+        /* a server that never ran (burrow's embedded mode, a failed start)
+         * still has its handles open: the loop closes only without them */
+        if (!uv_is_closing((uv_handle_t *)&s->wake)) uv_close((uv_handle_t *)&s->wake, NULL);
+        if (!uv_is_closing((uv_handle_t *)&s->cron)) uv_close((uv_handle_t *)&s->cron, NULL);
         uv_run(&s->loop, UV_RUN_NOWAIT);
         uv_loop_close(&s->loop);
     }
+    backup_shutdown(s); /* its thread reads s->db */
     if (s->ks) ks_close(s->ks);
     if (s->db) burrow_close(s->db);
     pubsub_destroy(s->ps);

@@ -312,6 +312,36 @@ static void test_terminal_session(void **state)
     free(hist);
 }
 
+/* The progress bar: drawn on a terminal (with its rate and time left),
+ * never when stderr is a file. */
+static void test_progress_bar(void **state)
+{
+    (void)state;
+    char *in = in_tmp("progress.jsonl"), *db = in_tmp("progress.db"), *bak = in_tmp("progress.bak");
+    FILE *f = fopen(in, "wb");
+    for (int i = 0; i < 20000; i++) fprintf(f, "{\"_id\":\"d%d\",\"n\":%d}\n", i, i);
+    fclose(f);
+    /* not a terminal: the summary line only, no bar */
+    run_result r = burrow(NULL, "import", db, "docs", in, NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "burrow: imported 20000 documents into docs, 0 refused\n");
+    run_free(&r);
+    /* a terminal: the bar with percent, rate and time left, ending at 100% */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s backup %s %s", burrow_path(), db, bak);
+    const char *argv[] = {"/usr/bin/script", "-qec", cmd, "/dev/null", NULL};
+    r = run(NULL, argv);
+    assert_int_equal(r.status, 0);
+    expect_has(r.out, "backup");
+    expect_has(r.out, "100%");
+    expect_has(r.out, "/s");
+    expect_has(r.out, "left");
+    run_free(&r);
+    free(in);
+    free(db);
+    free(bak);
+}
+
 /* ---- import and export ------------------------------------------------------------------ */
 
 #define NDOCS 100000
@@ -591,6 +621,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_commands_on_the_command_line),
         cmocka_unit_test(test_dot_commands),
         cmocka_unit_test(test_terminal_session),
+        cmocka_unit_test(test_progress_bar),
         cmocka_unit_test(test_import_export_100k),
         cmocka_unit_test(test_import_array),
         cmocka_unit_test(test_backup_restore_check_compact),

@@ -112,13 +112,15 @@ static int cmd_info(cmd_ctx *c)
         LINE("# Persistence\r\nloading:0\r\ndurability:%s\r\ndurability_risk:%s\r\naof_enabled:%d\r\n"
              "rdb_changes_since_last_save:%llu\r\nrdb_last_save_time:%llu\r\nlast_sync_time:%llu\r\n"
              "db_file:%s\r\ndb_file_size:%llu\r\ndb_page_size:%u\r\ndb_last_txn:%llu\r\ndb_free_pages:%llu\r\n"
-             "commits:%llu\r\ncommit_failures:%llu\r\ncommit_avg_usec:%llu\r\n\r\n",
+             "commits:%llu\r\ncommit_failures:%llu\r\ncommit_avg_usec:%llu\r\nearly_syncs:%llu\r\n"
+             "db_pending_pages:%llu\r\n\r\n",
              durability_name(s->cfg.durability), durability_risk(s->cfg.durability),
              s->cfg.durability != DUR_NO, (unsigned long long)s->dirty_since_sync,
              (unsigned long long)(s->stats.last_commit_ms / 1000), (unsigned long long)(s->stats.last_sync_ms / 1000),
              s->db_path, (unsigned long long)ds.file_size, ds.page_size, (unsigned long long)ds.last_txn,
              (unsigned long long)ds.free_pages, (unsigned long long)s->stats.commits,
-             (unsigned long long)s->stats.commit_failures, (unsigned long long)(s->sync_ns / 1000));
+             (unsigned long long)s->stats.commit_failures, (unsigned long long)(s->sync_ns / 1000),
+             (unsigned long long)s->stats.early_syncs, (unsigned long long)ds.pending_pages);
         /* the section's blank line comes after the backup lines */
         if (o.size >= 4 && memcmp(o.data + o.size - 4, "\r\n\r\n", 4) == 0) o.size -= 2;
         backup_info(s, &o);

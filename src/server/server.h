@@ -220,6 +220,7 @@ typedef struct server_stats {
     uint64_t keyspace_hits, keyspace_misses;
     uint64_t last_commit_ms;  /* LASTSAVE */
     uint64_t last_sync_ms;
+    uint64_t early_syncs;     /* everysec/no: syncs forced by held-back pages */
 } server_stats;
 
 /* Counters the network threads update (atomics: read by INFO). */

@@ -53,8 +53,10 @@ struct net_conn {
     uint64_t last_ms;
     size_t out_pending;           /* bytes queued in uv_write requests */
     uint32_t inflight;            /* requests sent to the data thread, not yet answered */
+    buf cork;                     /* small broadcasts of this wake-up, written at its end */
+    struct net_conn *cork_next;   /* the thread's corked connections */
     uint8_t state;
-    bool reading, close_after_write, pubsub;
+    bool reading, close_after_write, pubsub, corked;
 };
 
 typedef struct write_req {
@@ -82,6 +84,7 @@ struct net_thread {
     uint32_t batch_count;
     struct net_conn *conns;
     uint64_t nconns;
+    struct net_conn *corked; /* connections with bytes in their cork */
 };
 
 struct net {
@@ -113,6 +116,7 @@ static void on_closed(uv_handle_t *h)
         if (c->parser) resp_parser_free(c->parser);
         free(c->parser);
         free(c->proto_error);
+        buf_free(&c->cork);
         free(c);
         return;
     }
@@ -143,6 +147,7 @@ static void conn_free_after_ack(struct net_conn *c)
     if (c->parser) resp_parser_free(c->parser);
     free(c->parser);
     free(c->proto_error);
+    buf_free(&c->cork);
     free(c);
 }
 
@@ -548,6 +553,49 @@ static void stop_thread(net_thread *t)
     uv_close((uv_handle_t *)&t->wake, NULL);
 }
 
+/*
+ * Corking. A burst of PUBLISH (a pipeline, or many publishers in one batch)
+ * reaches a network thread as many broadcasts in one wake-up; writing each
+ * message to each subscriber would cost a send() per message per
+ * subscriber. Small messages are appended to the subscriber's cork instead,
+ * and every cork is written once at the end of the wake-up. A reply for a
+ * corked connection flushes its cork first, so bytes keep their order.
+ */
+#define CORK_DIRECT 4096 /* larger broadcasts are written from the shared buffer */
+
+static void cork_append(struct net_conn *c, const void *p, size_t n)
+{
+    if (buf_append(&c->cork, p, n)) {
+        conn_close(c);
+        return;
+    }
+    if (!c->corked) {
+        c->corked = true;
+        c->cork_next = c->t->corked;
+        c->t->corked = c;
+    }
+}
+
+static void cork_flush(struct net_conn *c)
+{
+    if (c->state == C_OPEN && c->cork.size) conn_write(c, c->cork.data, c->cork.size, NULL);
+    /* an idle subscriber keeps no buffer */
+    buf_free(&c->cork);
+}
+
+static void cork_flush_all(net_thread *t)
+{
+    struct net_conn *c = t->corked;
+    t->corked = NULL;
+    while (c) {
+        struct net_conn *nx = c->cork_next;
+        c->corked = false;
+        c->cork_next = NULL;
+        cork_flush(c);
+        c = nx;
+    }
+}
+
 static void handle_reply(msg_reply *r)
 {
     struct net_conn *c = r->m.conn;
@@ -555,6 +603,7 @@ static void handle_reply(msg_reply *r)
     else c->inflight = 0;
     if (c->state == C_OPEN) {
         c->pubsub = r->pubsub;
+        if (c->cork.size) cork_flush(c); /* it stays on the corked list, empty */
         if (r->data.size) conn_write(c, r->data.data, r->data.size, NULL);
         if (r->close_after && c->state == C_OPEN) {
             pause_reading(c);
@@ -576,7 +625,8 @@ static void handle_broadcast(msg_broadcast *b)
         shared_buf *sb = b->buf[b->to[i].proto == 3 ? 1 : 0];
         if (!sb) continue;
         c->pubsub = true;
-        conn_write(c, sb->data, sb->len, sb);
+        if (sb->len >= CORK_DIRECT && !c->cork.size) conn_write(c, sb->data, sb->len, sb);
+        else cork_append(c, sb->data, sb->len);
     }
     shared_buf_unref(b->buf[0]);
     shared_buf_unref(b->buf[1]);
@@ -604,11 +654,13 @@ static void on_wake(uv_async_t *h)
             break;
         case MSG_STOP:
             free(m);
+            cork_flush_all(t);
             stop_thread(t);
             return;
         default: free(m); break;
         }
     }
+    cork_flush_all(t);
 }
 
 static void on_idle_check(uv_timer_t *tm)

@@ -612,16 +612,17 @@ static void batch_run(server *s)
 static void stop_everything(server *s);
 
 /*
- * Group commit's other half. Under `always`, the clients of a durable
- * batch get their replies together and send their next writes a few tens
- * of microseconds later; a batch started at once would hold only the first
- * few of them and pay a whole fdatasync for them, and the batches would
- * settle into halves. So a write batch waits, for at most half a commit's
- * time, until the clients of the last two write batches are back.
+ * Group commit's other half. The clients of a write batch get their replies
+ * together and send their next writes a few tens of microseconds later; a
+ * batch started at once would hold only the first few of them and pay a
+ * whole commit (under `always` a whole fdatasync) for them, and the batches
+ * would settle into halves. So a write batch waits, for at most half a
+ * commit's time, until the clients of the last two write batches are back.
+ * A lone client never waits: it is the only one of its batches.
  */
 static void gather(server *s)
 {
-    if (s->cfg.durability != DUR_ALWAYS || s->shutting_down || !s->sync_ns) return;
+    if (s->shutting_down || !s->sync_ns) return;
     bool write = false;
     for (size_t i = 0; i < s->nitems && !write; i++) write = item_writes(&s->items[i]);
     if (!write) return;

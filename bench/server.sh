@@ -283,11 +283,12 @@ if has_part fanout; then
             if "$fanout" --port "$port" --subscribers "$s" --messages "$m" --size 32 --runs "$runs" \
                 >"$work/fan.out" 2>"$work/fan.err"; then
                 line=$(grep '^RESULT' "$work/fan.out")
-                v=$(printf '%s\n' "$line" | sed 's/.*median=\([0-9]*\).*/\1/')
                 runsv=$(printf '%s\n' "$line" | sed 's/.* runs=\([0-9,]*\).*/\1/')
                 cpu=$(printf '%s\n' "$line" | sed 's/.* client_cpu=\([0-9]*\).*/\1/')
                 pr=$(printf '%s\n' "$line" | sed 's/.* publish_replies=\([^ ]*\).*/\1/')
-                printf 'fanout\tfan_%s\t%s\t%s\t%s\t%s\n' "$s" "$srv" "$v" "$l" "$runsv" >>"$res"
+                for x in $(printf '%s' "$runsv" | tr ',' ' '); do
+                    printf 'fanout\tfan_%s\t%s\t%s\t%s\n' "$s" "$srv" "$x" "$l" >>"$res"
+                done
                 part_info fanout "  - $srv, $s subscribers, $m messages per run: runs $runsv deliveries/s; the client's CPU at most ${cpu}% of a core; PUBLISH replies: $pr"
             else
                 printf 'fanout\tfan_%s\t%s\tfailed\t%s\n' "$s" "$srv" "$l" >>"$res"
@@ -419,6 +420,10 @@ threads=$(nproc)
     echo "- Redis: $(redis-server --version | sed 's/ sha=[^ ]*//; s/ build=[^ ]*//') (Debian's redis-server, its defaults"
     echo "  otherwise: one thread for commands, io-threads 1); $(redis-benchmark --version | head -n 1)"
     echo "- Runs per measurement: $runs; the table gives the median and, in the last column, every run."
+    echo "- Load: the last column flags rows that started with a 1-minute load average above 2. The"
+    echo "  benchmark's own processes (the client and the server under test) keep about 2 threads"
+    echo "  runnable, so during a part the load counts them too; the load before the run and before"
+    echo "  each part (below) shows the rest of the machine's work."
     echo
     echo "Method:"
     echo

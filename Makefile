@@ -36,7 +36,7 @@ TEST_LOBJ := $(TEST_LIB:%.c=$(BUILD)/%.o)
 
 .PHONY: all lib tests test test-fast test-san bench example clean install fuzz
 
-all: lib $(BUILD)/examples/hello $(BUILD)/burrowd
+all: lib $(BUILD)/examples/hello $(BUILD)/burrowd $(BUILD)/burrow
 
 lib: $(BUILD)/libburrow.a $(BUILD)/libburrow.so $(BUILD)/burrow.pc
 
@@ -58,6 +58,15 @@ $(BUILD)/libburrowsrv.a: $(SRV_OBJ)
 $(BUILD)/burrowd: src/bin/burrowd.c $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a
 	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a $(LDSAN) $(SRV_LIBS) $(LDLIBS)
 
+# burrow, the shell and toolbox (src/cli): a client of libburrow and of
+# server/ (its embedded mode runs burrowd's command table on a file).
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_LIBS := -lhiredis -ledit
+
+$(BUILD)/burrow: $(CLI_OBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a
+	$(CC) $(CFLAGS) $(CLI_OBJ) -o $@ $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a $(LDSAN) $(CLI_LIBS) $(SRV_LIBS) $(LDLIBS)
+
 $(BUILD)/burrow.pc: burrow.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' $< > $@
 
@@ -70,8 +79,9 @@ $(BUILD)/tests/%: tests/%.c $(TEST_LOBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libbur
 	$(CC) $(CFLAGS) -Itests/lib $< -o $@ $(TEST_LOBJ) $(BUILD)/libburrowsrv.a $(BUILD)/libburrow.a \
 		$(LDSAN) -lcmocka -lhiredis $(SRV_LIBS) $(LDLIBS)
 
-# The server tests start build/burrowd (or $(BUILD)/burrowd) as a process.
-tests: $(TEST_BIN) $(BUILD)/burrowd
+# The server tests start build/burrowd (or $(BUILD)/burrowd) as a process,
+# the CLI tests $(BUILD)/burrow.
+tests: $(TEST_BIN) $(BUILD)/burrowd $(BUILD)/burrow
 
 # Runs every test binary; each prints cmocka's summary. Extra arguments for
 # the randomised tests come from TEST_ARGS (e.g. TEST_ARGS=--long).

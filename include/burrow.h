@@ -138,6 +138,15 @@ enum burrow_sync_mode {
      * loses nothing committed; a machine crash (power loss, kernel panic) may
      * lose recent commits and may leave a file that fails burrow_check(). */
     BURROW_SYNC_NONE = 2,
+    /* Commits are not synced; burrow_sync() makes every commit so far
+     * durable. A process crash loses nothing committed; a machine crash
+     * falls back to the state of the last burrow_sync() (or of the open),
+     * never to a damaged file: each commit's meta goes to the meta slot the
+     * last sync did not use, pages that state can see are not reused until
+     * the next sync, and open checks the pages written since it. The file
+     * grows by what is freed between syncs, so sync regularly (burrowd's
+     * --durability everysec syncs once a second). */
+    BURROW_SYNC_DEFERRED = 3,
 };
 
 /* Flags of burrow_options.flags */
@@ -178,9 +187,10 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out);
  * (otherwise BURROW_EBUSY and nothing is closed). */
 int burrow_close(burrow_db *db);
 
-/* Make every commit so far durable (one fdatasync of the file). For
- * databases opened with BURROW_SYNC_NONE that sync on their own schedule
- * (burrowd's --durability everysec); a no-op cost for BURROW_SYNC_FULL. */
+/* Make every commit so far durable (one fdatasync of the file): the
+ * checkpoint of BURROW_SYNC_DEFERRED (see there); with the other modes it
+ * only syncs. May run on any thread: the commits published before it
+ * began are durable when it returns 0. */
 int burrow_sync(burrow_db *db);
 
 /* Largest key this database accepts (depends on the page size). */

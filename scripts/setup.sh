@@ -5,8 +5,8 @@
 #   scripts/setup.sh --bench    also the benchmark peers (LMDB, SQLite, RocksDB, LevelDB)
 set -eu
 
-build_pkgs="gcc make pkg-config libxxhash-dev libuv1-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev libhiredis-dev redis-tools"
+build_pkgs="gcc make pkg-config libxxhash-dev libuv1-dev libhiredis-dev libedit-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev redis-tools bsdutils"
 bench_pkgs="liblmdb-dev libsqlite3-dev librocksdb-dev libleveldb-dev libjansson-dev g++ redis-server"
 
 want="$build_pkgs $test_pkgs"

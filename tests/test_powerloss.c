@@ -667,7 +667,7 @@ static uint32_t random_page_size(tu_rng *r)
 
 static const char *mode_name(int m)
 {
-    return m == BURROW_SYNC_FULL ? "FULL" : m == BURROW_SYNC_NOMETA ? "NOMETA" : "NONE";
+    return m == BURROW_SYNC_FULL ? "FULL" : m == BURROW_SYNC_NOMETA ? "NOMETA" : m == BURROW_SYNC_NONE ? "NONE" : "DEFERRED";
 }
 
 static void arm_crash(fault_os *fo, int at_sync, uint64_t n)
@@ -850,6 +850,97 @@ static void test_powerloss_full(void **state)
 static void test_powerloss_nometa(void **state)
 {
     powerloss_rounds(*state, tu_rounds(300, 8000), 100, 0x2222);
+}
+
+/*
+ * BURROW_SYNC_DEFERRED: commits are not synced, burrow_sync is the
+ * checkpoint. After a power cut at any point the database opens, passes the
+ * check, and holds the state of the last successful burrow_sync or of any
+ * acknowledged commit after it, or the commit in flight: never a mix, never
+ * a damaged file.
+ */
+static void test_powerloss_deferred(void **state)
+{
+    fixture *f = *state;
+    tu_rng_seed(&f->rng, tu_seed() ^ 0x4444);
+    f->fo = fault_os_new(NULL, tu_rand(&f->rng));
+    assert_non_null(f->fo);
+    model *cur = f->cur;
+    run_result *res = f->res;
+    observed *obs = f->obs;
+    enum { MAXH = 40 };
+    static model hist[MAXH]; /* hist[0] = the last synced state, then every ack after it */
+    unsigned rounds = tu_rounds(300, 6000), rounds_left_on_file = 0, files = 0;
+    unsigned matched_synced = 0, matched_later = 0, matched_inflight = 0, syncs = 0;
+    for (unsigned round = 0; round < rounds; round++) {
+        if (rounds_left_on_file == 0) {
+            f->vseq = (uint64_t)files << 32;
+            new_file(f, random_page_size(&f->rng), cur);
+            rounds_left_on_file = (unsigned)tu_range(&f->rng, 5, 40);
+            files++;
+        }
+        rounds_left_on_file--;
+        fault_cut_policy pol = {-1, FAULT_TEAR_RANDOM, 50, tu_chance(&f->rng, 1, 4)};
+        fault_os_set_cut_policy(f->fo, &pol);
+        fault_os_reset_counts(f->fo);
+        uint64_t crash_at = tu_below(&f->rng, 400);
+        burrow_options opt;
+        open_options(&opt, f->page_size, BURROW_SYNC_DEFERRED, fault_os_table(f->fo));
+        session *s = &f->s;
+        memset(s, 0, sizeof *s);
+        char ctx[200];
+        snprintf(ctx, sizeof ctx, "deferred round %u (file %u, page size %u, crash after %llu mutations)", round,
+                 files, f->page_size, (unsigned long long)crash_at);
+        int rc = burrow_open(f->path, &opt, &s->db);
+        if (rc != 0) fail_msg("%s: open failed without a fault: %s", ctx, burrow_strerror(rc));
+        fault_os_crash_after(f->fo, crash_at);
+        size_t nh = 1;
+        hist[0] = *cur;
+        int have_inflight = 0, ntxn = (int)tu_range(&f->rng, 1, 30);
+        for (int t = 0; t < ntxn && !fault_os_crashed(f->fo); t++) {
+            run_workload(f, s, &hist[nh - 1], 1, res);
+            if (res->commits == 1) {
+                if (nh < MAXH) hist[nh++] = res->acked;
+            } else if (res->have_inflight) {
+                have_inflight = 1;
+                break;
+            }
+            if (res->failed) break;
+            if (tu_chance(&f->rng, 1, 4)) {
+                if (burrow_sync(s->db) == 0) {
+                    hist[0] = hist[nh - 1];
+                    nh = 1;
+                    syncs++;
+                }
+            }
+        }
+        model *last = &hist[nh - 1];
+        (void)burrow_close(s->db);
+        s->db = NULL;
+        fault_cut_stats st;
+        rc = fault_os_power_cut(f->fo, &st);
+        if (rc != 0) fail_msg("%s: power cut failed: %s", ctx, strerror(-rc));
+        reopen_and_observe(f, obs, ctx);
+        char why[160];
+        size_t hit = nh;
+        for (size_t i = 0; i < nh && hit == nh; i++)
+            if (observed_matches(obs, &hist[i], why, sizeof why)) hit = i;
+        if (hit < nh) {
+            *cur = hist[hit];
+            matched_synced += hit == 0;
+            matched_later += hit > 0;
+        } else if (have_inflight && observed_matches(obs, &res->inflight, why, sizeof why)) {
+            *cur = res->inflight;
+            matched_inflight++;
+        } else {
+            fail_msg("%s: the reopened contents are none of the %zu states since the last sync (%s)", ctx, nh,
+                     why);
+        }
+        (void)last;
+    }
+    printf("%u rounds on %u files, %u syncs; reopened as: the last synced state %u, a later acknowledged "
+           "one %u, the in-flight commit %u\n",
+           rounds, files, syncs, matched_synced, matched_later, matched_inflight);
 }
 
 /*
@@ -1510,6 +1601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_powerloss_full, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_powerloss_nometa, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_powerloss_create, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_powerloss_deferred, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_powerloss_txnid_reuse, fixture_setup,
                                         fixture_teardown),
     };

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -697,6 +699,118 @@ static void test_idle_timeout_and_config_file(void **state)
     free(d);
 }
 
+/* ---- durability modes, CLIENT KILL, live settings ------------------------------------------- */
+
+static void test_durability_modes(void **state)
+{
+    (void)state;
+    static const char *const modes[] = {"always", "everysec", "no"};
+    for (int m = 0; m < 3; m++) {
+        srv_proc p;
+        const char *extra[] = {"--durability", modes[m], NULL};
+        start(&p, extra);
+        redisContext *c = srv_connect(&p);
+        redisReply *r = srv_cmd(c, "INFO persistence");
+        char want[64];
+        snprintf(want, sizeof want, "durability:%s\r\n", modes[m]);
+        assert_non_null(strstr(r->str, want));
+        /* every mode says what it risks */
+        const char *risk = strstr(r->str, "durability_risk:");
+        assert_non_null(risk);
+        if (m == 0) assert_non_null(strstr(risk, "durability_risk:none"));
+        else assert_non_null(strstr(risk, "machine crash may lose"));
+        freeReplyObject(r);
+        r = srv_cmd(c, "CONFIG GET appendfsync");
+        assert_string_equal(r->element[1]->str, modes[m]);
+        freeReplyObject(r);
+        for (int i = 0; i < 500; i++) freeReplyObject(srv_cmd(c, "SET d%d %d", i, i));
+        srv_expect_status(srv_cmd(c, "SAVE"), "OK");
+        r = srv_cmd(c, "LASTSAVE");
+        assert_true(r->integer > 1700000000);
+        freeReplyObject(r);
+        redisFree(c);
+        /* a process crash loses nothing in any mode: the commit is in the
+         * page cache when the reply leaves */
+        srv_kill9(&p);
+        assert_int_equal(srv_start(&p, p.dir, extra), 0);
+        c = srv_connect(&p);
+        srv_expect_int(srv_cmd(c, "DBSIZE"), 500);
+        srv_expect_str(srv_cmd(c, "GET d499"), "499");
+        redisFree(c);
+        assert_int_equal(srv_stop(&p), 0);
+    }
+}
+
+static void test_client_kill_and_live_password(void **state)
+{
+    (void)state;
+    srv_proc p;
+    start(&p, NULL);
+    redisContext *a = srv_connect(&p), *b = srv_connect(&p);
+    redisReply *r = srv_cmd(b, "CLIENT ID");
+    long long bid = r->integer;
+    freeReplyObject(r);
+    srv_expect_status(srv_cmd(b, "CLIENT SETNAME victim"), "OK");
+    r = srv_cmd(a, "CLIENT LIST");
+    assert_non_null(strstr(r->str, "name=victim"));
+    freeReplyObject(r);
+    srv_expect_int(srv_cmd(a, "CLIENT KILL ID %lld", bid), 1);
+    srv_expect_int(srv_cmd(a, "CLIENT KILL ID %lld", bid), 0);
+    /* the killed client finds its connection closed */
+    r = redisCommand(b, "PING");
+    assert_null(r);
+    redisFree(b);
+    srv_expect_error(srv_cmd(a, "CLIENT KILL 1.2.3.4:5"), "ERR No such client");
+
+    /* a password set live applies to new connections and to RESET */
+    srv_expect_status(srv_cmd(a, "CONFIG SET requirepass pw"), "OK");
+    redisContext *n = srv_connect(&p);
+    srv_expect_error(srv_cmd(n, "GET x"), "NOAUTH");
+    srv_expect_status(srv_cmd(n, "AUTH pw"), "OK");
+    srv_expect_nil(srv_cmd(n, "GET x"));
+    srv_expect_status(srv_cmd(a, "CONFIG SET requirepass %s", ""), "OK");
+    redisFree(n);
+    n = srv_connect(&p);
+    srv_expect_nil(srv_cmd(n, "GET x"));
+    redisFree(n);
+    redisFree(a);
+    /* SIGINT stops it as cleanly as SIGTERM */
+    kill(p.pid, SIGINT);
+    int st = 0;
+    assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
+    p.pid = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_active_expiry(void **state)
+{
+    (void)state;
+    srv_proc p;
+    start(&p, NULL);
+    redisContext *c = srv_connect(&p);
+    srv_expect_status(srv_cmd(c, "SET k v PX 50"), "OK");
+    srv_expect_status(srv_cmd(c, "DOC.CREATE lots"), "OK");
+    srv_expect_str(srv_cmd(c, "DOC.INSERT lots %s", "{\"_id\":\"a\",\"price\":1}"), "a");
+    srv_expect_int(srv_cmd(c, "DOC.EXPIRE lots a 1"), 1);
+    /* nobody reads them: the background sweep must remove both (polled,
+     * with a generous bound, no timing threshold) */
+    long long keys = 0, docs = 0;
+    for (int i = 0; i < 1000 && (keys < 1 || docs < 1); i++) {
+        redisReply *r = srv_cmd(c, "INFO stats");
+        keys = info_field(r->str, "expired_keys");
+        docs = info_field(r->str, "expired_documents");
+        freeReplyObject(r);
+        if (keys < 1 || docs < 1) sleep_ms(20);
+    }
+    assert_int_equal(keys, 1);
+    assert_int_equal(docs, 1);
+    srv_expect_int(srv_cmd(c, "DBSIZE"), 0);
+    srv_expect_int(srv_cmd(c, "DOC.COUNT lots"), 0);
+    redisFree(c);
+    assert_int_equal(srv_stop(&p), 0);
+}
+
 /* ---- redis-cli --------------------------------------------------------------------------------- */
 
 static void test_redis_cli(void **state)
@@ -757,6 +871,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_idle_timeout_and_config_file),
+        cmocka_unit_test(test_durability_modes),
+        cmocka_unit_test(test_client_kill_and_live_password),
+        cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_redis_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

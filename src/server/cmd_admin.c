@@ -3,6 +3,7 @@
  * SAVE, TIME.
  */
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,11 @@ static const char *durability_risk(int d)
     switch (d) {
     case DUR_ALWAYS: return "none: a reply is sent after its commit is on disk";
     case DUR_EVERYSEC:
-        return "a machine crash may lose the last second of acknowledged writes and may leave the file needing "
-               "burrow check";
+        return "a machine crash may lose the writes of the last second (the file falls back to the last "
+               "sync and stays intact); a process crash loses nothing";
     default:
-        return "a machine crash may lose acknowledged writes since the OS last wrote back, and may leave the file "
-               "needing burrow check";
+        return "a machine crash may lose the writes of the last 30 seconds (the file falls back to the last "
+               "sync and stays intact); a process crash loses nothing";
     }
 }
 
@@ -55,14 +56,27 @@ static bool want(const char *section, const cmd_ctx *c, bool *any)
     return false;
 }
 
-#define LINE(...) (n = snprintf(tmp, sizeof tmp, __VA_ARGS__), buf_append(&o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1))
+/* Append formatted text to o, however long (INFO holds paths). */
+static void appendf(buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void appendf(buf *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(o, (size_t)n + 1)) return;
+    va_start(ap, fmt);
+    vsnprintf((char *)o->data + o->size, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->size += (size_t)n;
+}
+
+#define LINE(...) appendf(&o, __VA_ARGS__)
 
 static int cmd_info(cmd_ctx *c)
 {
     server *s = c->srv;
     buf o = {0};
-    char tmp[512];
-    int n;
     bool any = false;
     uint64_t now = c->now_ms;
     if (want("server", c, &any)) {
@@ -105,12 +119,16 @@ static int cmd_info(cmd_ctx *c)
              s->db_path, (unsigned long long)ds.file_size, ds.page_size, (unsigned long long)ds.last_txn,
              (unsigned long long)ds.free_pages, (unsigned long long)s->stats.commits,
              (unsigned long long)s->stats.commit_failures, (unsigned long long)(s->sync_ns / 1000));
+        /* the section's blank line comes after the backup lines */
+        if (o.size >= 4 && memcmp(o.data + o.size - 4, "\r\n\r\n", 4) == 0) o.size -= 2;
+        backup_info(s, &o);
+        LINE("\r\n");
     }
     if (want("stats", c, &any)) {
         net_stats *ns = &s->nstats;
         LINE("# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
              "total_batches:%llu\r\ncoalesced_reads:%llu\r\ntotal_net_input_bytes:%llu\r\n"
-             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\n"
+             "total_net_output_bytes:%llu\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\nexpired_documents:%llu\r\n"
              "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%llu\r\npubsub_patterns:%llu\r\n"
              "pubsub_messages_published:%llu\r\nclient_output_buffer_limit_disconnections:%llu\r\n"
              "pubsub_output_buffer_limit_disconnections:%llu\r\nprotocol_errors:%llu\r\n"
@@ -119,6 +137,7 @@ static int cmd_info(cmd_ctx *c)
              (unsigned long long)s->stats.batches, (unsigned long long)s->stats.coalesced,
              (unsigned long long)atomic_load(&ns->bytes_in), (unsigned long long)atomic_load(&ns->bytes_out),
              (unsigned long long)atomic_load(&ns->rejected), (unsigned long long)s->stats.expired_keys,
+             (unsigned long long)s->stats.expired_docs,
              (unsigned long long)s->stats.keyspace_hits, (unsigned long long)s->stats.keyspace_misses,
              (unsigned long long)pubsub_count_channels(s->ps), (unsigned long long)pubsub_count_patterns(s->ps),
              (unsigned long long)s->stats.pubsub_messages, (unsigned long long)atomic_load(&ns->output_limit_closed),

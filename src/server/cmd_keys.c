@@ -351,10 +351,8 @@ static int cmd_getex(cmd_ctx *c)
     uint32_t ei;
     if (!parse_string_options(c, 2, FOR_GETEX, &flags, &ei))
         return cmd_err_syntax(c);
-    uint64_t expire_ms = 0;
-    if (ei && parse_positive_expire(c, ei, flags & (SET_EX | SET_EXAT),
-                                    flags & (SET_EX | SET_PX), &expire_ms))
-        return 0;
+    /* Redis 7 looks the key up before it reads the time: a missing key is
+     * nil even with a bad time. */
     ks_value v;
     int rc = lookup(c, 1, &v);
     if (rc < 0)
@@ -363,6 +361,10 @@ static int cmd_getex(cmd_ctx *c)
         return reply_null(c);
     if (v.type != KS_STRING)
         return cmd_err_wrongtype(c);
+    uint64_t expire_ms = 0;
+    if (ei && parse_positive_expire(c, ei, flags & (SET_EX | SET_EXAT),
+                                    flags & (SET_EX | SET_PX), &expire_ms))
+        return 0;
     bool persist = (flags & SET_PERSIST) && v.expire_ms;
     size_t mark = c->out->size;
     if ((rc = reply_bulk(c, v.data, v.len)))
@@ -939,7 +941,8 @@ static int cmd_scan(cmd_ctx *c)
             if (count < 1)
                 return cmd_err_syntax(c);
         } else if (has_next && cmd_arg_is(c, i, "match")) {
-            pat = c->argv[i + 1].ptr;
+            /* Never NULL: a NULL pattern means "every key" to ks_scan. */
+            pat = c->argv[i + 1].len ? c->argv[i + 1].ptr : "";
             plen = c->argv[i + 1].len;
             if (plen == 1 && pat[0] == '*')
                 pat = NULL; /* matches every key */
@@ -984,7 +987,7 @@ static int cmd_scan(cmd_ctx *c)
 
 static int cmd_keys_pattern(cmd_ctx *c)
 {
-    const char *pat = c->argv[1].ptr;
+    const char *pat = c->argv[1].len ? c->argv[1].ptr : "";
     size_t plen = c->argv[1].len;
     if (plen == 1 && pat[0] == '*')
         pat = NULL;

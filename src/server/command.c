@@ -23,6 +23,9 @@ static const cmd_def *const families[] = {
     cmd_pubsub,
     cmd_keys,
     cmd_json,
+    cmd_doc,
+    cmd_tier,
+    cmd_backup,
 };
 
 #define NAME_MAX_LEN 32

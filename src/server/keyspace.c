@@ -310,11 +310,11 @@ int ks_get(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t
            ks_value *out)
 {
     assert(ks && txn && out);
-    int rc = check_key(ks, key, klen);
-    if (rc)
-        return rc == BURROW_EINVAL && key ? BURROW_ENOTFOUND : rc;
+    assert(key || klen == 0);
+    if (klen > ks->max_key)
+        return BURROW_ENOTFOUND; /* no such key can be stored */
     decoded d;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc)
         return rc;
     if (expired(d.expire_ms, now_ms))
@@ -387,11 +387,11 @@ static int remove_entry(keyspace *ks, burrow_txn *txn, const void *key, size_t k
 int ks_del(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, uint64_t now_ms)
 {
     assert(ks && txn);
-    int rc = check_key(ks, key, klen);
-    if (rc)
-        return rc == BURROW_EINVAL && key ? 0 : rc;
+    assert(key || klen == 0);
+    if (klen > ks->max_key)
+        return 0; /* no such key can be stored */
     decoded d;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc == BURROW_ENOTFOUND)
         return 0;
     if (rc)
@@ -407,11 +407,11 @@ int ks_set_expire(keyspace *ks, burrow_txn *txn, const void *key, size_t klen, u
                   uint64_t expire_ms)
 {
     assert(ks && txn);
-    int rc = check_key(ks, key, klen);
-    if (rc)
-        return rc == BURROW_EINVAL && key ? 0 : rc;
+    assert(key || klen == 0);
+    if (klen > ks->max_key)
+        return 0; /* no such key can be stored */
     decoded d;
-    rc = load(ks, txn, key, klen, &d);
+    int rc = load(ks, txn, key, klen, &d);
     if (rc == BURROW_ENOTFOUND)
         return 0;
     if (rc)

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "base/hash.h"
+#include "server/cmd_tier.h"
 
 #define BATCH_MAX_ITEMS 8192
 #define SWEEP_PER_TICK 200
@@ -552,16 +553,25 @@ static void batch_run(server *s)
             int r = exec_item(s, &s->items[i]);
             if (r < 0 && !fail) fail = r;
         }
+        int bad = 0;
         if (fail && write) {
             burrow_txn_abort(s->txn);
             s->txn = NULL;
-            replace_write_replies(s, fail);
+            bad = fail;
         } else if (write) {
-            if ((rc = commit_batch(s))) replace_write_replies(s, rc);
+            bad = commit_batch(s);
         } else {
             burrow_txn_abort(s->txn);
             s->txn = NULL;
         }
+        /* no txn is live now: a COMPACT of the batch runs here, and may
+         * rewrite its own reply, before replies are rebuilt or released */
+        backup_batch_end(s);
+        if (bad) replace_write_replies(s, bad);
+        /* TIER.PROMOTE/PIN in a write batch promote only now, in a read
+         * txn that sees the commit (cmd_tier.h); after a COMPACT, on the
+         * reopened database */
+        if (write) cmd_tier_batch_end(s->db);
     }
     release_replies(s);
     s->nitems = 0;
@@ -604,26 +614,38 @@ static void on_wake(uv_async_t *h)
     server *s = h->data;
     /* run batches until the queues are empty, then return to the loop (a
      * push that lands after the last pop sends a new wake-up) */
-    for (int rounds = 0; rounds < 64; rounds++) {
+    int rounds = 0;
+    for (; rounds < 64; rounds++) {
         if (!collect(s) && !s->closes) break;
         gather(s);
         batch_run(s);
     }
+    /* stopped by the bound, not by empty queues: the wake-ups for what is
+     * left were consumed by this call, so ask for another turn (timers and
+     * the cron run in between) */
+    if (rounds == 64) uv_async_send(&s->wake);
     if (atomic_load(&s->shutdown_asked) && !s->shutting_down) stop_everything(s);
 }
 
+/* The active half of expiry: keys of the keyspace and documents of the
+ * collections whose time has passed are deleted a bounded number per tick
+ * (the lazy half is in the reads). */
 static void sweep_expired(server *s)
 {
     burrow_txn *txn;
     if (burrow_txn_begin(s->db, NULL, 0, &txn)) return;
-    int n = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
-    if (n > 0 && burrow_txn_commit(txn) == 0) {
-        s->stats.expired_keys += (uint64_t)n;
-        s->lookup_gen++;
-        watchers_touch_all(s); /* the swept keys changed (conservative) */
-        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
-    } else if (n <= 0) {
+    int keys = ks_sweep(s->ks, txn, wall_ms(), SWEEP_PER_TICK);
+    int docs = burrow_ttl_sweep(txn, SWEEP_PER_TICK);
+    if (keys < 0 || docs < 0 || keys + docs == 0) {
         burrow_txn_abort(txn);
+        return;
+    }
+    if (burrow_txn_commit(txn) == 0) {
+        s->stats.expired_keys += (uint64_t)keys;
+        s->stats.expired_docs += (uint64_t)docs;
+        s->lookup_gen++;
+        if (keys) watchers_touch_all(s); /* the swept keys changed (conservative) */
+        if (s->cfg.durability != DUR_ALWAYS) s->dirty_since_sync++;
     }
 }
 
@@ -634,7 +656,10 @@ static void on_cron(uv_timer_t *t)
     sweep_expired(s);
     if (s->cfg.hot_mem) burrow_tier_step(s->db, 1000);
     uint64_t now = wall_ms();
-    if (s->cfg.durability == DUR_EVERYSEC && s->dirty_since_sync && now - s->last_sync_ms >= 1000) {
+    /* everysec: once a second; no: every 30 s, which bounds what a power
+     * cut can take and the pages the file holds back between checkpoints */
+    uint64_t every = s->cfg.durability == DUR_EVERYSEC ? 1000 : s->cfg.durability == DUR_NO ? 30000 : 0;
+    if (every && s->dirty_since_sync && now - s->last_sync_ms >= every) {
         if (burrow_sync(s->db) == 0) {
             s->dirty_since_sync = 0;
             s->stats.last_sync_ms = now;
@@ -677,6 +702,16 @@ int server_run(server *s)
 
 /* ---- creating -------------------------------------------------------------- */
 
+void server_db_options(const server *s, burrow_options *opt)
+{
+    burrow_options_init(opt);
+    /* everysec and no commit without syncing; burrow_sync (on the cron) is
+     * the checkpoint a power cut falls back to */
+    opt->sync_mode = s->cfg.durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_DEFERRED;
+    opt->hot_memory = s->cfg.hot_mem;
+    opt->hot_policy = s->cfg.eviction;
+}
+
 static char *xstrdup(const char *x) { return x ? strdup(x) : NULL; }
 
 int server_create(const server_config *cfg, server **out, char *err, size_t errlen)
@@ -709,10 +744,7 @@ int server_create(const server_config *cfg, server **out, char *err, size_t errl
     snprintf(s->db_path, plen, "%s/%s", cfg->dir, cfg->dbfilename);
 
     burrow_options opt;
-    burrow_options_init(&opt);
-    opt.sync_mode = cfg->durability == DUR_ALWAYS ? BURROW_SYNC_FULL : BURROW_SYNC_NONE;
-    opt.hot_memory = cfg->hot_mem;
-    opt.hot_policy = cfg->eviction;
+    server_db_options(s, &opt);
     int rc = burrow_open(s->db_path, &opt, &s->db);
     if (rc) {
         const char *d = burrow_errmsg();
@@ -749,9 +781,14 @@ void server_destroy(server *s)
     if (!s) return;
     while (s->sessions) session_drop(s, s->sessions);
     if (s->loop_ready) {
+        /* a server that never ran (burrow's embedded mode, a failed start)
+         * still has its handles open: the loop closes only without them */
+        if (!uv_is_closing((uv_handle_t *)&s->wake)) uv_close((uv_handle_t *)&s->wake, NULL);
+        if (!uv_is_closing((uv_handle_t *)&s->cron)) uv_close((uv_handle_t *)&s->cron, NULL);
         uv_run(&s->loop, UV_RUN_NOWAIT);
         uv_loop_close(&s->loop);
     }
+    backup_shutdown(s); /* its thread reads s->db */
     if (s->ks) ks_close(s->ks);
     if (s->db) burrow_close(s->db);
     pubsub_destroy(s->ps);

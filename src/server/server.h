@@ -213,6 +213,7 @@ typedef struct server_stats {
     uint64_t commit_failures;
     uint64_t coalesced;       /* reads served from the batch cache */
     uint64_t expired_keys;    /* removed by the sweep */
+    uint64_t expired_docs;    /* documents removed by the sweep */
     uint64_t connections;     /* accepted, ever */
     uint64_t rejected;        /* refused: maxclients */
     uint64_t pubsub_messages; /* PUBLISH calls */

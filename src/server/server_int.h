@@ -33,6 +33,7 @@ typedef struct batch_item {
 } batch_item;
 
 typedef struct pubsub pubsub;   /* pubsub.c */
+typedef struct backup_state backup_state; /* cmd_backup.c */
 typedef struct watchers watchers; /* cmd_multi.c */
 
 struct server {
@@ -80,6 +81,7 @@ struct server {
 
     pubsub *ps;
     watchers *watch;
+    backup_state *backup; /* BACKUP's thread and COMPACT's pending replies (NULL until used) */
     server_stats stats;
     uint64_t start_ms;
     uint64_t last_sync_ms;
@@ -92,6 +94,10 @@ struct server {
 
 /* Copy the limits of s->cfg into s->limits (after a CONFIG SET). */
 void server_limits_update(server *s);
+
+/* The options the database is opened with (server_create, and the
+ * reopening after COMPACT). */
+void server_db_options(const server *s, burrow_options *opt);
 
 /* Push a message to network thread i and remember to wake it. */
 void server_send(server *s, int thread, msg *m);
@@ -131,6 +137,16 @@ int multi_queue(server *s, session *sess, const cmd_def *cmd, uint32_t argc, con
 /* Number of commands queued in sess's MULTI, -1 when not in MULTI. */
 long multi_count(const session *sess);
 
+/* ---- BACKUP, CHECK, COMPACT (cmd_backup.c) --------------------------------- */
+/* Called once the batch's txn has ended, before any reply is released: runs
+ * the COMPACT the batch asked for (closing and reopening s->db and s->ks). */
+void backup_batch_end(server *s);
+/* INFO persistence lines of the running or last backup and compaction. */
+void backup_info(server *s, buf *o);
+/* Cancel and join a running backup and free the state (server_destroy,
+ * before the database is closed). */
+void backup_shutdown(server *s);
+
 /* The tables of the families (each cmd_<family>.c). */
 extern const cmd_def cmd_conn[];
 extern const cmd_def cmd_admin[];
@@ -138,5 +154,8 @@ extern const cmd_def cmd_multi[];
 extern const cmd_def cmd_pubsub[];
 extern const cmd_def cmd_keys[];
 extern const cmd_def cmd_json[];
+extern const cmd_def cmd_doc[];
+extern const cmd_def cmd_tier[];
+extern const cmd_def cmd_backup[];
 
 #endif

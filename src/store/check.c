@@ -429,8 +429,15 @@ static int check_run_all(burrow_db *db, const burrow_check_options *opt, burrow_
         burrow_txn_abort(t);
         return diag_set(BURROW_ENOMEM, "out of memory for the check's page map");
     }
-    /* the meta slot that holds this snapshot (the other holds an older one) */
-    c->meta_slot = le64_load(c->base + db->psize + META_TXNID) == s->txnid ? 1 : 0;
+    /* the meta slot that holds this snapshot (the other holds an older one,
+     * or a newer one if a commit landed since the txn began). Not read from
+     * the map: a file cut short while it was created may lack part of meta
+     * page 1, and touching it would fault. */
+    pthread_mutex_lock(&db->lock);
+    int cur_slot = db->cur_slot;
+    uint64_t cur_txnid = db->cur.txnid;
+    pthread_mutex_unlock(&db->lock);
+    c->meta_slot = cur_txnid == s->txnid ? cur_slot : 1 - cur_slot;
     c->st.pages = s->npages;
     c->st.meta_pages = 2;
     if (opt && opt->progress && opt->progress(opt->ctx, 0, s->npages)) c->cancel = true;

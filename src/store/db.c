@@ -104,6 +104,7 @@ static enum meta_status meta_decode(const uint8_t *p, int slot, uint32_t *psize,
 struct walk {
     burrow_db *db;
     const snapshot *s;
+    uint64_t base; /* pages of commits after it are walked */
 };
 
 static int walk_commit(struct walk *w, pgno_t pg, uint64_t txnid, int level, int last, bool catalog)
@@ -121,7 +122,7 @@ static int walk_commit(struct walk *w, pgno_t pg, uint64_t txnid, int level, int
             branch_cell_at(p, i, &c);
             if (c.child_txnid > W)
                 return diag_set(BURROW_ECORRUPT, "page %llu: child from a future txn", (unsigned long long)pg);
-            if (c.child_txnid == W && (rc = walk_commit(w, c.child, W, level + 1, last, catalog)))
+            if (c.child_txnid > w->base && (rc = walk_commit(w, c.child, c.child_txnid, level + 1, last, catalog)))
                 return rc;
             continue;
         }
@@ -132,12 +133,12 @@ static int walk_commit(struct walk *w, pgno_t pg, uint64_t txnid, int level, int
                 return diag_set(BURROW_ECORRUPT, "catalog page %llu: malformed record", (unsigned long long)pg);
             bucket_rec r;
             bucket_rec_load(&r, c.val);
-            if (r.root && r.root_txnid == W) {
+            if (r.root && r.root_txnid > w->base) {
                 if (r.height == 0 || r.height > BT_MAX_DEPTH)
                     return diag_set(BURROW_ECORRUPT, "catalog: impossible tree height %u", r.height);
-                if ((rc = walk_commit(w, r.root, W, 0, (int)r.height - 1, false))) return rc;
+                if ((rc = walk_commit(w, r.root, r.root_txnid, 0, (int)r.height - 1, false))) return rc;
             }
-        } else if (c.overflow && le64_load(c.val + 8) == W) {
+        } else if (c.overflow && le64_load(c.val + 8) > w->base) {
             const uint8_t *run;
             rc = pager_read_run(w->db, w->db->map, w->s->npages, le64_load(c.val),
                                 run_pages(w->db, c.vlen), le64_load(c.val + 16), &run);
@@ -161,7 +162,12 @@ static int freelist_bytes(burrow_db *db, const snapshot *s, const uint8_t **out)
     return 0;
 }
 
-int verify_commit(burrow_db *db, const snapshot *s)
+/* Check that every page the commit s wrote, and every page written by the
+ * commits between base and s, is on disk and intact: a FULL commit under
+ * one fdatasync has base = the commit before it; under
+ * BURROW_SYNC_DEFERRED, base is the last synced commit, whose meta the
+ * other slot keeps. */
+int verify_commit(burrow_db *db, const snapshot *s, uint64_t base)
 {
     uint64_t fsize;
     int rc = db->os->size(db->os->ctx, db->fd, &fsize);
@@ -176,12 +182,12 @@ int verify_commit(burrow_db *db, const snapshot *s)
     if (s->fl_pgno && (rc = freelist_bytes(db, s, &fl))) return rc;
     /* pages synced before their meta need no walk */
     if (!(s->flags & META_F_VERIFY)) return 0;
-    struct walk w = {db, s};
+    struct walk w = {db, s, base};
     const bucket_rec *c = &s->catalog;
-    if (c->root && c->root_txnid == s->txnid) {
+    if (c->root && c->root_txnid > base) {
         if (c->height == 0 || c->height > BT_MAX_DEPTH)
             return diag_set(BURROW_ECORRUPT, "meta: impossible catalog height %u", c->height);
-        return walk_commit(&w, c->root, s->txnid, 0, (int)c->height - 1, true);
+        return walk_commit(&w, c->root, c->root_txnid, 0, (int)c->height - 1, true);
     }
     return 0;
 }
@@ -371,7 +377,7 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     if (o.page_size < PAGE_MIN_SIZE || o.page_size > PAGE_MAX_SIZE || (o.page_size & (o.page_size - 1)))
         return diag_set(BURROW_EINVAL, "page size %u: must be a power of two in %u..%u", o.page_size,
                         PAGE_MIN_SIZE, PAGE_MAX_SIZE);
-    if (o.sync_mode < BURROW_SYNC_FULL || o.sync_mode > BURROW_SYNC_NONE)
+    if (o.sync_mode < BURROW_SYNC_FULL || o.sync_mode > BURROW_SYNC_DEFERRED)
         return diag_set(BURROW_EINVAL, "unknown sync mode %d", o.sync_mode);
     if (o.flags & ~(BURROW_RDONLY | BURROW_NOCREATE))
         return diag_set(BURROW_EINVAL, "unknown open flags 0x%x", o.flags);
@@ -422,10 +428,15 @@ int burrow_open(const char *path, const burrow_options *opt, burrow_db **out)
     rc = BURROW_ECORRUPT;
     char first_err[512] = "";
     for (int i = 0; i < ncand && rc; i++) {
-        rc = verify_commit(db, &cand[i]);
+        /* the newest meta is checked down to the older one's commit; the
+         * older one (a fallback) only for its own pages */
+        uint64_t base = i == 0 && ncand == 2 ? cand[1].txnid : cand[i].txnid - 1;
+        rc = verify_commit(db, &cand[i], base);
         if (!rc) {
             db->cur = cand[i];
             db->cur_slot = slots[i];
+            db->durable_txnid = cand[i].txnid; /* once the first commit syncs it */
+            db->durable_slot = slots[i];
         } else if (i == 0) {
             snprintf(first_err, sizeof first_err, "%s", burrow_errmsg());
         }
@@ -460,8 +471,20 @@ int burrow_sync(burrow_db *db)
 {
     if (!db) return BURROW_EINVAL;
     if (db->rdonly) return 0;
+    /* what is published now is made durable by the sync below */
+    pthread_mutex_lock(&db->lock);
+    uint64_t txnid = db->cur.txnid;
+    int slot = db->cur_slot;
+    pthread_mutex_unlock(&db->lock);
     int rc = db->os->sync(db->os->ctx, db->fd);
-    return rc ? diag_set(rc, "sync of the database file failed") : 0;
+    if (rc) return diag_set(rc, "sync of the database file failed");
+    pthread_mutex_lock(&db->lock);
+    if (txnid > db->durable_txnid && db->base_synced) {
+        db->durable_txnid = txnid;
+        db->durable_slot = slot;
+    }
+    pthread_mutex_unlock(&db->lock);
+    return 0;
 }
 
 int burrow_close(burrow_db *db)

@@ -266,6 +266,12 @@ struct burrow_db {
     _Atomic int live_txns;
     bool fatal; /* an I/O error left the file in an unknown state */
     bool base_synced; /* the commit this handle opened on is known durable */
+    /* The newest commit known to be on stable storage, and its meta slot.
+     * Under BURROW_SYNC_DEFERRED every commit writes its meta into the
+     * other slot and no page that commit can see is reused, so a power cut
+     * falls back to it; burrow_sync moves it forward. (db->lock) */
+    uint64_t durable_txnid;
+    int durable_slot;
 
     char **names;
     uint32_t nnames, names_cap;
@@ -437,6 +443,6 @@ int meta_encode(const burrow_db *db, const snapshot *s, uint8_t *page);
 /* Stamp the slot number and the checksum into an encoded meta page. */
 void meta_seal(uint8_t *page, int slot);
 int db_write_meta(burrow_db *db, const snapshot *s, int slot);
-int verify_commit(burrow_db *db, const snapshot *s);
+int verify_commit(burrow_db *db, const snapshot *s, uint64_t base);
 
 #endif

@@ -156,6 +156,12 @@ int burrow_txn_begin(burrow_db *db, burrow_txn *parent, unsigned flags, burrow_t
          * the last commit's meta may not be on disk until this commit's
          * first sync, so the one before it must stay whole too. */
         uint64_t upto = db->sync_mode == BURROW_SYNC_FULL ? t->snap.txnid : t->snap.txnid - 1;
+        /* Under DEFERRED the last synced commit is the fallback: keep it whole. */
+        if (db->sync_mode == BURROW_SYNC_DEFERRED) {
+            pthread_mutex_lock(&db->lock);
+            upto = db->durable_txnid;
+            pthread_mutex_unlock(&db->lock);
+        }
         if (oldest < upto) upto = oldest;
         rc = fl_release(&db->fl, upto);
         if (rc) {
@@ -379,9 +385,13 @@ static int commit_top(burrow_txn *t)
      * synced it (NOMETA or NONE, or a crash before its sync), and this
      * commit may reuse pages the commit before it could see: make it
      * durable before the first page is overwritten. */
-    if (!db->base_synced && db->sync_mode != BURROW_SYNC_NONE) {
+    if (!db->base_synced) {
         if ((rc = db->os->sync(db->os->ctx, db->fd))) return diag_set(rc, "sync before the first commit failed");
+        pthread_mutex_lock(&db->lock);
         db->base_synced = true;
+        db->durable_txnid = t->snap.txnid;
+        db->durable_slot = db->cur_slot;
+        pthread_mutex_unlock(&db->lock);
     }
 
     /* 2. freed pages wait in a group for this txnid; the old freelist run too */
@@ -427,9 +437,12 @@ static int commit_top(burrow_txn *t)
     uint64_t written = fln;
     for (size_t i = 0; i < t->dirty.cap; i++) written += t->dirty.slots[i].pgno ? t->dirty.slots[i].npages : 0;
     bool one_sync = db->sync_mode == BURROW_SYNC_FULL && written <= ONE_SYNC_MAX_PAGES;
-    if (one_sync) ns.flags |= META_F_VERIFY;
-    int slot = 1 - db->cur_slot;
-    if (db->sync_mode != BURROW_SYNC_NONE && !one_sync && (rc = db->os->sync(db->os->ctx, db->fd)))
+    bool deferred = db->sync_mode == BURROW_SYNC_DEFERRED;
+    if (one_sync || deferred) ns.flags |= META_F_VERIFY;
+    /* Under DEFERRED the slot of the last synced commit is left alone:
+     * every unsynced commit overwrites the other one (see verify_commit). */
+    int slot = deferred ? 1 - db->durable_slot : 1 - db->cur_slot;
+    if (db->sync_mode != BURROW_SYNC_NONE && !deferred && !one_sync && (rc = db->os->sync(db->os->ctx, db->fd)))
         goto fatal;
     /* keep the slot's old meta: if the sync fails, it goes back, so a
      * commit reported as failed does not reappear after a reopen */
@@ -446,6 +459,12 @@ static int commit_top(burrow_txn *t)
         if (pager_write(db, old_meta, sizeof old_meta, (uint64_t)slot * P) == 0 && db->sync_mode != BURROW_SYNC_NONE)
             (void)db->os->sync(db->os->ctx, db->fd);
         goto fatal;
+    }
+    if (db->sync_mode == BURROW_SYNC_FULL) {
+        pthread_mutex_lock(&db->lock);
+        db->durable_txnid = t->txnid;
+        db->durable_slot = slot;
+        pthread_mutex_unlock(&db->lock);
     }
     for (int i = 0; i < DB_EXT_COUNT; i++)
         if (t->ext[i] && t->ext_ops[i] && t->ext_ops[i]->before_publish)

@@ -367,21 +367,31 @@ int main(int argc, char **argv) {
     }
     if (conn_reserve_fds(opt.subscribers + 1) != 0) return 2;
 
+    /* Everything below is released at `out`, on success and failure alike. */
+    int status = 1;
+    int *subs = NULL;
+    size_t *pos = NULL;
+    int pubfd = -1, ep = -1;
+    bytes req = {0}, rep = {0}, pstream = {0}, expected = {0};
+    double rates[99];
     size_t cl = strlen(opt.channel);
-    bytes req = {0}, rep = {0};
     bytes_printf(&req, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", cl, opt.channel);
     bytes_printf(&rep, "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:1\r\n", cl, opt.channel);
 
-    int *subs = malloc(opt.subscribers * sizeof *subs);
-    size_t *pos = calloc(opt.subscribers, sizeof *pos);
-    if (!subs || !pos) return 2;
+    subs = malloc(opt.subscribers * sizeof *subs);
+    pos = calloc(opt.subscribers, sizeof *pos);
+    if (!subs || !pos) {
+        status = 2;
+        goto out;
+    }
+    for (size_t i = 0; i < opt.subscribers; i++) subs[i] = -1;
     double c0 = conn_now();
     int rc = conn_open_many(&t, opt.subscribers, opt.per_source, req.p, req.len, rep.p, rep.len,
                             30000, subs);
     if (rc != 0) {
         fprintf(stderr, "fanout: could not open and subscribe %zu connections: %s\n",
                 opt.subscribers, strerror(-rc));
-        return 1;
+        goto out;
     }
     char last_src[16];
     conn_source_text(opt.subscribers - 1, opt.per_source, last_src);
@@ -390,22 +400,22 @@ int main(int argc, char **argv) {
            opt.host, opt.port, opt.subscribers, opt.channel, last_src, opt.per_source,
            conn_now() - c0);
 
-    int pubfd = conn_open_one(&t);
+    pubfd = conn_open_one(&t);
     if (pubfd < 0) {
         fprintf(stderr, "fanout: publisher: %s\n", strerror(-pubfd));
-        return 1;
+        goto out;
     }
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return 2;
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    status = 2;
+    if (ep < 0) goto out;
     for (size_t i = 0; i < opt.subscribers; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, subs[i], &ev) != 0) return 2;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, subs[i], &ev) != 0) goto out;
     }
     struct epoll_event pev = {.events = EPOLLIN, .data.u64 = opt.subscribers};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, pubfd, &pev) != 0) return 2;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, pubfd, &pev) != 0) goto out;
+    status = 1;
 
-    bytes pstream = {0}, expected = {0};
-    double rates[99];
     double cpu_max = 0;
     size_t mismatches = 0;
     char first_mismatch[64] = "";
@@ -421,7 +431,7 @@ int main(int argc, char **argv) {
         rc = run_once(ep, subs, pubfd, &pstream, &expected, pos, &pubst, &res);
         if (rc != 0) {
             fprintf(stderr, "fanout: run %d failed: %s\n", r + 1, strerror(-rc));
-            return 1;
+            goto out;
         }
         if (pubst.mismatches && !mismatches)
             snprintf(first_mismatch, sizeof first_mismatch, "%s", pubst.first_mismatch);
@@ -445,14 +455,16 @@ int main(int argc, char **argv) {
         printf(" publish_replies=ok");
     printf(" client_cpu=%.0f\n", 100 * cpu_max);
 
-    conn_close_all(subs, opt.subscribers, 1);
+    status = 0;
+out:
+    if (subs) conn_close_all(subs, opt.subscribers, 1);
     conn_close_all(&pubfd, 1, 1);
-    close(ep);
+    if (ep >= 0) close(ep);
     free(subs);
     free(pos);
     free(pstream.p);
     free(expected.p);
     free(req.p);
     free(rep.p);
-    return 0;
+    return status;
 }

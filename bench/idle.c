@@ -140,6 +140,7 @@ int main(int argc, char **argv) {
     if (before < 0) {
         fprintf(stderr, "idle: cannot read VmRSS of pid %ld: %s\n", opt.pid,
                 strerror((int)-before));
+        free(fds);
         return 2;
     }
     double t0 = conn_now();
@@ -149,6 +150,7 @@ int main(int argc, char **argv) {
     if (rc != 0) {
         fprintf(stderr, "idle: could not open %zu connections: %s\n", opt.connections,
                 strerror(-rc));
+        free(fds);
         return 1;
     }
     double t1 = conn_now();

@@ -2,7 +2,8 @@
 # bench/run.sh — build libburrow and the benchmark harnesses, run every
 # workload against BurrowDB, LMDB, SQLite, RocksDB and LevelDB, then the JSON
 # codec against jansson, then documents and queries against SQLite's JSON
-# support, then the hot tier, and write the report to docs/benchmarks.md (or
+# support, then the hot tier, then burrowd against redis-server
+# (bench/server.sh), and write the report to docs/benchmarks.md (or
 # $BENCH_OUT).
 #
 #   bench/run.sh                   the full run (n = 1,000,000), then the JSON
@@ -22,6 +23,9 @@
 #   bench/run.sh --only tier       the hot tier only: replaces the "## Hot tier"
 #                                  section (appends it when there is none); any
 #                                  tier-bench option works
+#   bench/run.sh --only server     burrowd against redis-server over the network
+#                                  (bench/server.sh): replaces the "## Server"
+#                                  section; any bench/server.sh option works
 #   BUILD=/tmp/b bench/run.sh ...  build somewhere other than build/
 #
 # When libburrow does not build (or lacks the engine), the peers are still
@@ -53,8 +57,8 @@ for a in "$@"; do
     set -- "$@" "$a"
 done
 case "$only" in
-    ""|json|engines|docs|tier) ;;
-    *) echo "run.sh: --only takes json, engines, docs or tier, not '$only'" >&2; exit 2 ;;
+    ""|json|engines|docs|tier|server) ;;
+    *) echo "run.sh: --only takes json, engines, docs, tier or server, not '$only'" >&2; exit 2 ;;
 esac
 
 # In a full run doc-bench gets --n and --dir, when given; with --only docs,
@@ -73,27 +77,17 @@ probe=$dir
 while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
 
 # put_section TITLE FILE: FILE (which starts with "## TITLE") replaces the
-# report's "## TITLE" section, up to the next "## " heading, and the rest of
-# the report stays as it is; appended when the report has no such section.
-put_section() {
-    sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$2" >"$log.out.sec" # no trailing blank lines
-    if [ -s "$out" ] && grep -qx "## $1" "$out"; then
-        awk -v t="## $1" -v f="$log.out.sec" '
-            $0 == t { while ((getline l < f) > 0) print l; skip = 1; next }
-            skip && /^## / { skip = 0; print "" }
-            !skip { print }' "$out" >"$log.out"
-        cat "$log.out" >"$out"
-    elif [ -s "$out" ]; then
-        [ -n "$(tail -c 1 "$out")" ] && echo >>"$out"
-        { echo; cat "$log.out.sec"; } >>"$out"
-    else
-        { printf '# Benchmarks\n\nWritten by `bench/run.sh` (see bench/README.md); do not edit by hand.\n\n'
-          cat "$log.out.sec"; } >"$out"
-    fi
-    rm -f "$log.out.sec"
-}
+# report's "## TITLE" section (bench/section.sh).
+. "$root/bench/section.sh"
+put_section_here() { put_section "$out" "$1" "$2"; }
 
 scripts/setup.sh --bench
+
+# The server section (burrowd against redis-server) has its own script.
+if [ "$only" = server ]; then
+    BENCH_OUT=$out BUILD=$build "$root/bench/server.sh" "$@"
+    exit $?
+fi
 
 # The engine's revision as built (others commit in this tree meanwhile).
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -286,7 +280,7 @@ jload1=$(cut -d' ' -f1-3 /proc/loadavg)
     fi
 } >"$log.json"
 
-put_section "JSON codec" "$log.json"
+put_section_here "JSON codec" "$log.json"
 echo "run.sh: wrote the JSON codec section of $out (json-bench exit status $jrc)" >&2
 fi
 [ "$only" = json ] && exit 0
@@ -403,7 +397,7 @@ dload1=$(cut -d' ' -f1-3 /proc/loadavg)
     fi
 } >"$log.docs"
 
-put_section "Documents and queries" "$log.docs"
+put_section_here "Documents and queries" "$log.docs"
 echo "run.sh: wrote the documents section of $out (doc-bench exit status $drc)" >&2
 fi
 [ "$only" = docs ] && exit 0
@@ -496,6 +490,14 @@ tload1=$(cut -d' ' -f1-3 /proc/loadavg)
     fi
 } >"$log.tier"
 
-put_section "Hot tier" "$log.tier"
+put_section_here "Hot tier" "$log.tier"
 echo "run.sh: wrote the hot tier section of $out (tier-bench exit status $trc)" >&2
+[ "$only" = tier ] && exit 0
+
+# ---- burrowd against redis-server (bench/server.sh) -----------------------
+# Its own options are not the harnesses'; a full run uses its defaults. It
+# writes the "## Server" section, last in the report.
+src=0
+BENCH_OUT=$out BUILD=$build "$root/bench/server.sh" || src=$?
+echo "run.sh: bench/server.sh exit status $src" >&2
 exit 0

@@ -355,10 +355,12 @@ static int compact_now(server *s, char *err, size_t errlen)
         return -1;
     }
     uint64_t before = file_size(s->db);
+    syncer_pause(s); /* the sync thread must not touch the handle closed below */
     ks_close(s->ks);
     s->ks = NULL;
     int rc = burrow_close(s->db);
     if (rc) { /* a txn is live somewhere: keep serving the old handle */
+        syncer_resume(s);
         const char *d = burrow_errmsg();
         snprintf(err, errlen, "ERR cannot close the database to compact it: %s", d && *d ? d : burrow_strerror(rc));
         if (ks_open(s->db, &s->ks)) {
@@ -383,6 +385,7 @@ static int compact_now(server *s, char *err, size_t errlen)
                 d && *d ? d : burrow_strerror(rc));
         _exit(1);
     }
+    syncer_resume(s);
     s->lookup_gen++;
     s->dirty_since_sync = 0; /* the compacted file was synced whole */
     b->compact_ms = wall_ms();

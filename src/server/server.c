@@ -501,11 +501,82 @@ static void finish_closes(server *s)
     }
 }
 
-/* Under everysec and no (BURROW_SYNC_DEFERRED) the pages freed since the
- * last sync are held back until the next one, so the file would grow by a
- * whole interval's worth of rewritten pages under heavy writes. Sync early
- * once they pass an eighth of the file (at least 32 MiB): one fdatasync
- * buys them back, and the interval only bounds what a power cut can take. */
+/* ---- the sync thread -------------------------------------------------------------
+ *
+ * Under everysec and no (BURROW_SYNC_DEFERRED) a sync is a checkpoint; the
+ * data thread only asks for one (syncer_request) and goes on with the next
+ * batch while this thread waits for the fdatasync. burrow_sync makes
+ * durable what was published before it began, so a commit that lands
+ * during it simply waits for the next one. States: idle -(request)->
+ * wanted -> running -> idle; paused holds off new ones (COMPACT closes the
+ * database under it).
+ */
+static void *syncer_main(void *arg)
+{
+    server *s = arg;
+    pthread_mutex_lock(&s->syncer_mu);
+    for (;;) {
+        while (!s->syncer_stop && (!s->sync_wanted || s->syncer_paused))
+            pthread_cond_wait(&s->syncer_cv, &s->syncer_mu);
+        if (s->syncer_stop) break;
+        s->sync_wanted = false;
+        s->sync_running = true;
+        pthread_mutex_unlock(&s->syncer_mu);
+        uint64_t began = wall_ms();
+        if (burrow_sync(s->db) == 0) atomic_store(&s->synced_ms, began);
+        pthread_mutex_lock(&s->syncer_mu);
+        s->sync_running = false;
+        pthread_cond_broadcast(&s->syncer_cv);
+    }
+    pthread_mutex_unlock(&s->syncer_mu);
+    return NULL;
+}
+
+bool syncer_request(server *s)
+{
+    if (!s->syncer_started) return false;
+    pthread_mutex_lock(&s->syncer_mu);
+    bool fresh = !s->sync_wanted && !s->sync_running;
+    s->sync_wanted = true;
+    pthread_cond_broadcast(&s->syncer_cv);
+    pthread_mutex_unlock(&s->syncer_mu);
+    return fresh;
+}
+
+void syncer_pause(server *s)
+{
+    if (!s->syncer_started) return;
+    pthread_mutex_lock(&s->syncer_mu);
+    s->syncer_paused = true;
+    while (s->sync_running) pthread_cond_wait(&s->syncer_cv, &s->syncer_mu);
+    pthread_mutex_unlock(&s->syncer_mu);
+}
+
+void syncer_resume(server *s)
+{
+    if (!s->syncer_started) return;
+    pthread_mutex_lock(&s->syncer_mu);
+    s->syncer_paused = false;
+    pthread_cond_broadcast(&s->syncer_cv);
+    pthread_mutex_unlock(&s->syncer_mu);
+}
+
+static void syncer_stop(server *s)
+{
+    if (!s->syncer_started) return;
+    pthread_mutex_lock(&s->syncer_mu);
+    s->syncer_stop = true;
+    pthread_cond_broadcast(&s->syncer_cv);
+    pthread_mutex_unlock(&s->syncer_mu);
+    pthread_join(s->syncer, NULL);
+    s->syncer_started = false;
+}
+
+/* The pages freed since the last checkpoint are held back until the next
+ * one, so under heavy writes the file would grow by a whole interval's
+ * worth of rewritten pages. Ask for a checkpoint early once they pass an
+ * eighth of the file (at least 32 MiB); the interval only bounds what a
+ * power cut can take. */
 static void checkpoint_if_large(server *s)
 {
     burrow_db_stats st;
@@ -514,12 +585,10 @@ static void checkpoint_if_large(server *s)
     uint64_t floor = (32u << 20) / st.page_size;
     if (limit < floor) limit = floor;
     if (st.pending_pages < limit) return;
-    if (burrow_sync(s->db) == 0) {
-        s->dirty_since_sync = 0;
-        s->stats.last_sync_ms = s->now_ms;
-        s->last_sync_ms = wall_ms();
-        s->stats.early_syncs++;
-    }
+    /* one in flight already covers this commit's predecessors; a new one
+     * is asked for only when none is pending */
+    if (syncer_request(s)) s->stats.early_syncs++;
+    s->dirty_since_sync = 0;
 }
 
 static int commit_batch(server *s)
@@ -686,12 +755,12 @@ static void on_cron(uv_timer_t *t)
      * cut can take and the pages the file holds back between checkpoints */
     uint64_t every = s->cfg.durability == DUR_EVERYSEC ? 1000 : s->cfg.durability == DUR_NO ? 30000 : 0;
     if (every && s->dirty_since_sync && now - s->last_sync_ms >= every) {
-        if (burrow_sync(s->db) == 0) {
-            s->dirty_since_sync = 0;
-            s->stats.last_sync_ms = now;
-        }
+        syncer_request(s);
+        s->dirty_since_sync = 0;
         s->last_sync_ms = now;
     }
+    uint64_t synced = atomic_load(&s->synced_ms);
+    if (synced > s->stats.last_sync_ms) s->stats.last_sync_ms = synced;
 }
 
 static void stop_everything(server *s)
@@ -700,6 +769,7 @@ static void stop_everything(server *s)
     if (s->net.stop_listening) s->net.stop_listening(s->net.ctx);
     /* finish what has arrived */
     while (collect(s) || s->closes) batch_run(s);
+    syncer_stop(s);
     if (s->cfg.durability != DUR_ALWAYS) burrow_sync(s->db);
     /* the network threads free their connections (sessions included) on
      * MSG_STOP without asking us again */
@@ -790,6 +860,16 @@ int server_create(const server_config *cfg, server **out, char *err, size_t errl
         snprintf(err, errlen, "cannot create the event loop");
         goto fail;
     }
+    if (cfg->durability != DUR_ALWAYS) {
+        pthread_mutex_init(&s->syncer_mu, NULL);
+        pthread_cond_init(&s->syncer_cv, NULL);
+        s->syncer_inited = true;
+        if (pthread_create(&s->syncer, NULL, syncer_main, s)) {
+            snprintf(err, errlen, "cannot start the sync thread");
+            goto fail;
+        }
+        s->syncer_started = true;
+    }
     s->loop_ready = true;
     uv_async_init(&s->loop, &s->wake, on_wake);
     s->wake.data = s;
@@ -805,6 +885,11 @@ fail:
 void server_destroy(server *s)
 {
     if (!s) return;
+    syncer_stop(s);
+    if (s->syncer_inited) {
+        pthread_mutex_destroy(&s->syncer_mu);
+        pthread_cond_destroy(&s->syncer_cv);
+    }
     while (s->sessions) session_drop(s, s->sessions);
     if (s->loop_ready) {
         /* a server that never ran (burrow's embedded mode, a failed start)

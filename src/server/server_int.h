@@ -6,6 +6,7 @@
 #ifndef BURROW_SERVER_SERVER_INT_H
 #define BURROW_SERVER_SERVER_INT_H
 
+#include <pthread.h>
 #include <uv.h>
 
 #include "server/server.h"
@@ -87,10 +88,26 @@ struct server {
     uint64_t last_sync_ms;
     uint64_t dirty_since_sync; /* commits not yet synced (everysec) */
     uint64_t sync_ns;          /* moving average of a commit's duration */
+
+    /* everysec and no: burrow_sync runs on this thread so the data thread
+     * never waits for an fdatasync (syncer_* in server.c) */
+    pthread_t syncer;
+    bool syncer_started, syncer_inited;
+    pthread_mutex_t syncer_mu;
+    pthread_cond_t syncer_cv;
+    bool sync_wanted, sync_running, syncer_stop, syncer_paused;
+    _Atomic uint64_t synced_ms; /* when the last sync that worked began */
     uint64_t write_batches;    /* write batches committed, for gather() */
     size_t prev_write_sessions; /* clients in the last write batch */
     size_t writers_wanted;     /* clients of the last two write batches */
 };
+
+/* The sync thread (everysec and no): ask for a sync (returns at once);
+ * wait until none runs and hold new ones off (before the database is
+ * closed, COMPACT); let them run again. */
+bool syncer_request(server *s); /* true when no sync was already asked for or running */
+void syncer_pause(server *s);
+void syncer_resume(server *s);
 
 /* Copy the limits of s->cfg into s->limits (after a CONFIG SET). */
 void server_limits_update(server *s);

@@ -13,9 +13,9 @@
 
 void queue_init(queue *q)
 {
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&q->tail, &q->stub, memory_order_relaxed);
-    q->head = &q->stub;
+    atomic_store_explicit(&q->sentinel.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->tail, &q->sentinel, memory_order_relaxed);
+    q->head = &q->sentinel;
 }
 
 void queue_push(queue *q, queue_node *n)
@@ -30,9 +30,9 @@ queue_node *queue_pop(queue *q)
 {
     queue_node *head = q->head;
     queue_node *next = atomic_load_explicit(&head->next, memory_order_acquire);
-    if (head == &q->stub) {
+    if (head == &q->sentinel) {
         if (!next) return NULL;
-        q->head = next; /* skip the stub */
+        q->head = next; /* skip the sentinel */
         head = next;
         next = atomic_load_explicit(&head->next, memory_order_acquire);
     }
@@ -40,11 +40,11 @@ queue_node *queue_pop(queue *q)
         q->head = next;
         return head;
     }
-    /* head is the last real node: put the stub back behind it so head can
+    /* head is the last real node: put the sentinel back behind it so head can
      * be handed out without leaving the queue empty of nodes */
     if (head != atomic_load_explicit(&q->tail, memory_order_acquire))
         return NULL; /* a push is half done */
-    queue_push(q, &q->stub);
+    queue_push(q, &q->sentinel);
     next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (next) {
         q->head = next;

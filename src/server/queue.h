@@ -16,7 +16,7 @@
  * in flight (requests waiting for replies, bytes waiting to be written).
  *
  * Invariants: head (consumer's) and tail (producer's) are never NULL; the
- * stub node is in the queue exactly when the queue would otherwise be
+ * sentinel node is in the queue exactly when the queue would otherwise be
  * empty of real nodes at its head.
  */
 #ifndef BURROW_SERVER_QUEUE_H
@@ -32,7 +32,7 @@ typedef struct queue_node {
 typedef struct queue {
     _Alignas(64) _Atomic(queue_node *) tail; /* producer side */
     _Alignas(64) queue_node *head;           /* consumer side */
-    queue_node stub;
+    queue_node sentinel;
 } queue;
 
 void queue_init(queue *q);

@@ -41,7 +41,7 @@ bin=$build/bench/burrow-bench
 jbin=$build/bench/json-bench
 dbin=$build/bench/doc-bench
 tbin=$build/bench/tier-bench
-log=$(mktemp /tmp/burrow-bench-log.XXXXXX)
+log=$(mktemp)
 trap 'rm -f "$log" "$log.md" "$log.json" "$log.json.md" "$log.out" "$log.out.sec" "$log.docs" "$log.docs.md" "$log.docs.err" "$log.docs.rc" "$log.tier" "$log.tier.md"' EXIT
 
 # --only json|engines|docs|tier is ours; every other argument goes to the harness run.

@@ -9,7 +9,7 @@ put_section() {
     _ps_out=$1
     _ps_title=$2
     _ps_file=$3
-    _ps_tmp=$(mktemp /tmp/burrow-section.XXXXXX)
+    _ps_tmp=$(mktemp)
     # The section without trailing blank lines.
     sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$_ps_file" >"$_ps_tmp.sec"
     if [ -s "$_ps_out" ] && grep -qx "## $_ps_title" "$_ps_out"; then

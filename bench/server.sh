@@ -68,7 +68,7 @@ for t in redis-server redis-benchmark redis-cli; do
     command -v "$t" >/dev/null || { echo "server.sh: $t is missing (scripts/setup.sh --bench)" >&2; exit 2; }
 done
 
-work=$(mktemp -d /tmp/burrow-bench-server.XXXXXX)
+work=$(mktemp -d)
 res=$work/results.tsv # part key server value load1
 : >"$res"
 pids=""
@@ -435,7 +435,7 @@ threads=$(nproc)
     echo "- redis-benchmark (one process, on the same machine) against each server in turn:"
     echo "  \`redis-benchmark -h 127.0.0.1 -p PORT -c 50 -n N -d 100 -r 1000000 -P 1|16 -t set,get --csv\`"
     echo "  with N = $n_p1 (-P 1) and $n_p16 (-P 16); under durability N = $n_dur_p1 and $n_dur_p16."
-    echo "  \`-r 1000000\` draws keys from 10^6 (\`key:000000xxxxxx\`); the GETs run after the SETs of"
+    echo "  \`-r 1000000\` draws keys from 10^6 (\`key:\` and 12 digits); the GETs run after the SETs of"
     echo "  the same run and find a key only when some earlier SET wrote it (the same share on both servers:"
     echo "  see DBSIZE below)."
     echo "- JSON: burrowd \`redis-benchmark ... -P 1|16 --csv JSON.SET doc:__rand_int__ '\$' DOC\` then"

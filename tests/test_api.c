@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "burrow.h"
+#include "testutil.h"
 
 /* ---- fixture and helpers ---------------------------------------------- */
 
@@ -44,8 +45,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/burrow-api-XXXXXX");
-    if (mkdtemp(tmp_dir) == NULL) return -1;
+    char *d = tu_tmpdir("burrow-api");
+    if (d == NULL) return -1;
+    snprintf(tmp_dir, sizeof tmp_dir, "%s", d);
+    free(d);
     snprintf(db_path, sizeof db_path, "%s/db", tmp_dir);
     return 0;
 }

@@ -6,10 +6,12 @@
  * burrow_os table so tests can swap in a fault-injecting implementation.
  */
 #include "burrow.h"
+#include "base/tmpdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -159,3 +161,22 @@ static const burrow_os os_default = {
 };
 
 const burrow_os *burrow_os_default(void) { return &os_default; }
+
+/* ---- scratch directories (tmpdir.h) ---------------------------------------- */
+
+char *os_make_temp_dir(const char *prefix)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "/tmp/%s-", prefix ? prefix : "burrow");
+    if (n < 0 || (size_t)n + 7 > sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    /* mkdtemp replaces the last six characters, which must be 'X' */
+    memset(path + n, 'X', 6);
+    path[n + 6] = 0;
+    if (!mkdtemp(path)) return NULL;
+    char *out = strdup(path);
+    if (!out) errno = ENOMEM;
+    return out;
+}

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/tmpdir.h"
 #include "cli/cli.h"
 #include "server/server_int.h"
 
@@ -465,16 +466,15 @@ backend *embedded_open(const char *path, size_t hot_mem)
     embedded *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     if (!path) {
-        char tmpl[] = "/tmp/burrow-XXXXXX";
-        if (!mkdtemp(tmpl)) {
+        e->tmpdir = os_make_temp_dir("burrow");
+        if (!e->tmpdir) {
             fprintf(stderr, "burrow: cannot create a temporary database: %s\n", strerror(errno));
             free(e);
             return NULL;
         }
-        e->tmpdir = strdup(tmpl);
-        size_t n = strlen(tmpl) + 16;
+        size_t n = strlen(e->tmpdir) + 16;
         e->path = malloc(n);
-        if (e->path) snprintf(e->path, n, "%s/scratch.db", tmpl);
+        if (e->path) snprintf(e->path, n, "%s/scratch.db", e->tmpdir);
     } else {
         e->path = strdup(path);
     }

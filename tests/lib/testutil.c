@@ -4,6 +4,8 @@
  */
 #include "testutil.h"
 
+#include "base/tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -132,10 +134,7 @@ void tu_fill(tu_rng *r, void *buf, size_t len)
 
 char *tu_tmpdir(const char *prefix)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "/tmp/%s-XXXXXX", prefix != NULL ? prefix : "burrow-test");
-    if (mkdtemp(buf) == NULL) return NULL;
-    return strdup(buf);
+    return os_make_temp_dir(prefix != NULL ? prefix : "burrow-test");
 }
 
 char *tu_path(const char *dir, const char *name)

@@ -55,7 +55,8 @@ void tu_fill(tu_rng *r, void *buf, size_t len);
 /* A 64-bit mix of x (splitmix64 finaliser); handy to derive sub-seeds. */
 uint64_t tu_mix(uint64_t x);
 
-/* Create a fresh directory /tmp/<prefix>-XXXXXX (prefix may be NULL).
+/* Create a fresh directory /tmp/<prefix>-<six random characters> (prefix
+ * may be NULL).
  * Returns a malloc'd path the caller frees, or NULL (errno set). */
 char *tu_tmpdir(const char *prefix);
 

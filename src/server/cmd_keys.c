@@ -101,6 +101,23 @@ static int lookup(cmd_ctx *c, uint32_t i, ks_value *v)
     return rc == BURROW_ENOTFOUND ? 0 : rc;
 }
 
+/* Look key argv[i] up for a string command. KEY_FOUND (*v set) or
+ * KEY_MISSING: go on. Anything else is the command's result, its reply
+ * written: an engine error, or WRONGTYPE for a key of another type. */
+enum { KEY_FOUND = 1, KEY_MISSING = 2 };
+
+static int string_key(cmd_ctx *c, uint32_t i, ks_value *v)
+{
+    int rc = lookup(c, i, v);
+    if (rc < 0)
+        return cmd_fail(c, rc);
+    if (rc == 0)
+        return KEY_MISSING;
+    if (v->type != KS_STRING)
+        return cmd_err_wrongtype(c);
+    return KEY_FOUND;
+}
+
 /* A failure after the reply was written: take the reply back (see the
  * top of the file) and hand the error to the data thread. */
 static int undo_reply(cmd_ctx *c, size_t mark, int rc)
@@ -230,13 +247,11 @@ static int parse_positive_expire(cmd_ctx *c, uint32_t i, bool seconds, bool rela
 static int cmd_get(cmd_ctx *c)
 {
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    if (rc == 0)
+    int rc = string_key(c, 1, &v);
+    if (rc == KEY_MISSING)
         return reply_null(c);
-    if (v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    if (rc != KEY_FOUND)
+        return rc;
     return reply_bulk(c, v.data, v.len);
 }
 
@@ -331,13 +346,11 @@ static int cmd_getset(cmd_ctx *c)
 static int cmd_getdel(cmd_ctx *c)
 {
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    if (rc == 0)
+    int rc = string_key(c, 1, &v);
+    if (rc == KEY_MISSING)
         return reply_null(c);
-    if (v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    if (rc != KEY_FOUND)
+        return rc;
     size_t mark = c->out->size;
     if ((rc = reply_bulk(c, v.data, v.len)))
         return rc;
@@ -354,13 +367,11 @@ static int cmd_getex(cmd_ctx *c)
     /* Redis 7 looks the key up before it reads the time: a missing key is
      * nil even with a bad time. */
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    if (rc == 0)
+    int rc = string_key(c, 1, &v);
+    if (rc == KEY_MISSING)
         return reply_null(c);
-    if (v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    if (rc != KEY_FOUND)
+        return rc;
     uint64_t expire_ms = 0;
     if (ei && parse_positive_expire(c, ei, flags & (SET_EX | SET_EXAT),
                                     flags & (SET_EX | SET_PX), &expire_ms))
@@ -385,13 +396,11 @@ static int cmd_getrange(cmd_ctx *c)
     if (!cmd_arg_int(c, 2, &start) || !cmd_arg_int(c, 3, &end))
         return cmd_err_int(c);
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    if (rc == 0)
+    int rc = string_key(c, 1, &v);
+    if (rc == KEY_MISSING)
         return reply_bulk(c, "", 0);
-    if (v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    if (rc != KEY_FOUND)
+        return rc;
     int64_t len = (int64_t)v.len;
     if (start < 0 && end < 0 && start > end)
         return reply_bulk(c, "", 0);
@@ -421,12 +430,10 @@ static int cmd_setrange(cmd_ctx *c)
         return reply_key_too_long(c, 1);
     const resp_arg *val = &c->argv[3];
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    bool found = rc == 1;
-    if (found && v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    int rc = string_key(c, 1, &v);
+    if (rc != KEY_FOUND && rc != KEY_MISSING)
+        return rc;
+    bool found = rc == KEY_FOUND;
     size_t olen = found ? v.len : 0;
     if (val->len == 0)
         return reply_int(c, (int64_t)olen);
@@ -457,12 +464,10 @@ static int cmd_append(cmd_ctx *c)
         return reply_key_too_long(c, 1);
     const resp_arg *val = &c->argv[2];
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    bool found = rc == 1;
-    if (found && v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    int rc = string_key(c, 1, &v);
+    if (rc != KEY_FOUND && rc != KEY_MISSING)
+        return rc;
+    bool found = rc == KEY_FOUND;
     size_t olen = found ? v.len : 0;
     if (found && val->len > STRING_MAX - olen)
         return reply_too_long(c);
@@ -481,13 +486,11 @@ static int cmd_append(cmd_ctx *c)
 static int cmd_strlen(cmd_ctx *c)
 {
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    if (rc == 0)
+    int rc = string_key(c, 1, &v);
+    if (rc == KEY_MISSING)
         return reply_int(c, 0);
-    if (v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    if (rc != KEY_FOUND)
+        return rc;
     return reply_int(c, (int64_t)v.len);
 }
 
@@ -574,12 +577,10 @@ static int incr_generic(cmd_ctx *c, int64_t by)
     if (!key_fits(c, 1))
         return reply_key_too_long(c, 1);
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    bool found = rc == 1;
-    if (found && v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    int rc = string_key(c, 1, &v);
+    if (rc != KEY_FOUND && rc != KEY_MISSING)
+        return rc;
+    bool found = rc == KEY_FOUND;
     int64_t cur = 0;
     if (found && !cmd_parse_int(v.data, v.len, &cur))
         return cmd_err_int(c);
@@ -668,12 +669,10 @@ static int cmd_incrbyfloat(cmd_ctx *c)
     if (!key_fits(c, 1))
         return reply_key_too_long(c, 1);
     ks_value v;
-    int rc = lookup(c, 1, &v);
-    if (rc < 0)
-        return cmd_fail(c, rc);
-    bool found = rc == 1;
-    if (found && v.type != KS_STRING)
-        return cmd_err_wrongtype(c);
+    int rc = string_key(c, 1, &v);
+    if (rc != KEY_FOUND && rc != KEY_MISSING)
+        return rc;
+    bool found = rc == KEY_FOUND;
     long double cur = 0, by;
     if ((found && !parse_long_double(v.data, v.len, &cur)) ||
         !parse_long_double(c->argv[2].ptr, c->argv[2].len, &by))
